@@ -1,0 +1,53 @@
+/* VMM configuration: what a front end fills in (the CLI does it from argv) and
+ * the library validates before anything touches KVM. */
+#ifndef VMM_CONFIG_H
+#define VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_MAX_VCPUS 8
+#define VMM_MIN_MEM_MIB 16
+#define VMM_MAX_MEM_MIB (64 * 1024)
+#define VMM_CMDLINE_MAX 2048
+
+enum vmm_reset_action {
+	VMM_RESET_EXIT = 0, /* guest reset → VMM exits with VMM_EXIT_RESET */
+	VMM_RESET_REBOOT,   /* guest reset → VMM rebuilds the guest and boots it again */
+};
+
+struct vmm_config {
+	uint64_t mem_mib;
+	unsigned int nr_vcpus;
+	char *kernel_path; /* owned (strdup'd) */
+	char *initrd_path; /* owned, may be NULL */
+	char *cmdline;     /* owned, may be NULL (empty command line) */
+	char *dump_dtb_path; /* owned, may be NULL: write the DTB there and exit */
+	int log_level;     /* enum log_level */
+	enum vmm_reset_action on_reset;
+	unsigned int max_reboots; /* with VMM_RESET_REBOOT; 0 = unlimited */
+};
+
+/* Defaults: 256 MiB, 1 vCPU, log level info, on-reset exit. */
+void vmm_config_init(struct vmm_config *cfg);
+void vmm_config_free(struct vmm_config *cfg);
+
+/*
+ * Result of parsing a command line. On CONFIG_PARSE_ERROR, `err` holds one
+ * sentence naming the offending input (no trailing newline).
+ */
+enum config_parse_result {
+	CONFIG_PARSE_OK = 0,
+	CONFIG_PARSE_HELP,    /* --help given: caller prints usage, exits 0 */
+	CONFIG_PARSE_VERSION, /* --version given */
+	CONFIG_PARSE_ERROR,
+};
+
+enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc, char *const argv[],
+					       char *err, size_t errlen);
+
+/* The --help text. */
+const char *vmm_config_usage(void);
+
+#endif
