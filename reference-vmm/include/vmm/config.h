@@ -47,7 +47,8 @@ enum config_parse_result {
 enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc, char *const argv[],
 					       char *err, size_t errlen);
 
-/* The --help text. */
+/* The --help text, and the version string. */
 const char *vmm_config_usage(void);
+const char *vmm_version(void);
 
 #endif

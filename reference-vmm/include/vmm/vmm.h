@@ -34,6 +34,10 @@ void vmm_request_stop(struct vmm *vmm);
 
 void vmm_destroy(struct vmm *vmm);
 
+/* Guest console fds (default stdin/stdout). in_fd -1: no input. Call before
+ * vmm_run(). A TTY on in_fd is switched to raw mode while the VM runs. */
+void vmm_set_console_fds(struct vmm *vmm, int in_fd, int out_fd);
+
 /* Build the DTB that vmm_create would give the guest and write it to `path`,
  * without KVM. Same validation and errors as vmm_create. */
 int vmm_dump_dtb(const struct vmm_config *cfg, const char *path, char *err, size_t errlen);

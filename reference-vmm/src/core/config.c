@@ -1,0 +1,347 @@
+/* Command-line parsing into struct vmm_config: vmm-reference style option groups
+ * (--kernel path=FILE,cmdline="...") with one-sentence errors naming the input. */
+#include "vmm/config.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VMM_VERSION "0.1.0"
+
+static const char usage_text[] =
+	"usage: vmm --kernel path=FILE[,initrd=FILE][,cmdline=\"ARGS\"] [options]\n"
+	"\n"
+	"Boots a Linux guest (arm64 Image) under KVM. The guest console (PL011) is\n"
+	"this process's stdin/stdout; VMM messages go to stderr.\n"
+	"\n"
+	"options (groups take comma-separated key=value pairs; quote a value with\n"
+	"double quotes to include commas or spaces):\n"
+	"  --kernel path=FILE,initrd=FILE,cmdline=\"ARGS\"\n"
+	"                      guest kernel (arm64 Image, required), optional initrd,\n"
+	"                      kernel command line (default: \"console=ttyAMA0\")\n"
+	"  --memory size_mib=N guest RAM in MiB, 16..65536 (default 256)\n"
+	"  --vcpu num=N        number of vCPUs, 1..8 (default 1)\n"
+	"  --log level=L       error | warn | info | debug (default info)\n"
+	"  --on-reset ACTION   what a guest reset does: exit (default; exit status 3)\n"
+	"                      or reboot (boot the guest again)\n"
+	"  --dump-dtb FILE     write the guest device tree blob to FILE and exit\n"
+	"  --help              show this text\n"
+	"  --version           show the version\n"
+	"\n"
+	"exit status: 0 guest powered off, 1 runtime failure, 2 bad command line or\n"
+	"input file (no VM started), 3 guest reset with --on-reset exit.\n";
+
+const char *vmm_config_usage(void)
+{
+	return usage_text;
+}
+
+void vmm_config_init(struct vmm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_mib = 256;
+	cfg->nr_vcpus = 1;
+	cfg->log_level = LOG_INFO;
+	cfg->on_reset = VMM_RESET_EXIT;
+}
+
+void vmm_config_free(struct vmm_config *cfg)
+{
+	free(cfg->kernel_path);
+	free(cfg->initrd_path);
+	free(cfg->cmdline);
+	free(cfg->dump_dtb_path);
+	vmm_config_init(cfg);
+}
+
+struct perr {
+	char *buf;
+	size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static enum config_parse_result fail(struct perr *e,
+									    const char *fmt, ...)
+{
+	if (e->buf && e->len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(e->buf, e->len, fmt, ap);
+		va_end(ap);
+	}
+	return CONFIG_PARSE_ERROR;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* One key=value item of a group, with the value unquoted (points into a copy). */
+struct kv {
+	char *key;
+	char *val;
+};
+
+#define MAX_KV 16
+
+/*
+ * Split "a=1,b=\"x,y\"" in place into key/value pairs. Returns the count, or a
+ * negative value on a syntax error (message written to e).
+ */
+static int split_group(char *s, const char *opt, struct kv *kv, struct perr *e)
+{
+	int n = 0;
+	while (*s) {
+		if (n == MAX_KV) {
+			fail(e, "%s: too many key=value pairs", opt);
+			return -1;
+		}
+		char *key = s;
+		char *eq = NULL;
+		while (*s && *s != ',' && *s != '=')
+			s++;
+		if (*s != '=') {
+			*s = '\0';
+			fail(e, "%s: '%s' is not of the form key=value", opt, key);
+			return -1;
+		}
+		eq = s;
+		*eq = '\0';
+		s++;
+		char *val = s;
+		if (*s == '"') {
+			val = ++s;
+			while (*s && *s != '"')
+				s++;
+			if (*s != '"') {
+				fail(e, "%s: unterminated quote in value of '%s'", opt, key);
+				return -1;
+			}
+			*s++ = '\0';
+			if (*s && *s != ',') {
+				fail(e, "%s: unexpected text after the quoted value of '%s'", opt, key);
+				return -1;
+			}
+		} else {
+			while (*s && *s != ',')
+				s++;
+		}
+		if (*s == ',')
+			*s++ = '\0';
+		if (!*key) {
+			fail(e, "%s: empty key", opt);
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			if (strcmp(kv[i].key, key) == 0) {
+				fail(e, "%s: key '%s' given twice", opt, key);
+				return -1;
+			}
+		}
+		kv[n].key = key;
+		kv[n].val = val;
+		n++;
+	}
+	if (n == 0) {
+		fail(e, "%s: expects key=value pairs", opt);
+		return -1;
+	}
+	return n;
+}
+
+static enum config_parse_result set_str(char **dst, const char *v, const char *opt,
+					const char *key, struct perr *e)
+{
+	if (!*v)
+		return fail(e, "%s: %s must not be empty", opt, key);
+	free(*dst);
+	*dst = strdup(v);
+	if (!*dst)
+		return fail(e, "out of memory");
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_kernel(struct vmm_config *cfg, struct kv *kv, int n,
+					     struct perr *e)
+{
+	for (int i = 0; i < n; i++) {
+		enum config_parse_result r;
+		if (strcmp(kv[i].key, "path") == 0) {
+			r = set_str(&cfg->kernel_path, kv[i].val, "--kernel", "path", e);
+		} else if (strcmp(kv[i].key, "initrd") == 0) {
+			r = set_str(&cfg->initrd_path, kv[i].val, "--kernel", "initrd", e);
+		} else if (strcmp(kv[i].key, "cmdline") == 0) {
+			if (strlen(kv[i].val) >= VMM_CMDLINE_MAX)
+				return fail(e, "--kernel: cmdline is longer than %d bytes",
+					    VMM_CMDLINE_MAX - 1);
+			free(cfg->cmdline);
+			cfg->cmdline = strdup(kv[i].val);
+			r = cfg->cmdline ? CONFIG_PARSE_OK : fail(e, "out of memory");
+		} else {
+			return fail(e, "--kernel: unknown key '%s' (expected path, initrd, cmdline)",
+				    kv[i].key);
+		}
+		if (r != CONFIG_PARSE_OK)
+			return r;
+	}
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_number_key(struct kv *kv, int n, const char *opt,
+						 const char *key, uint64_t min, uint64_t max,
+						 uint64_t *out, struct perr *e)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(kv[i].key, key) != 0)
+			return fail(e, "%s: unknown key '%s' (expected %s)", opt, kv[i].key, key);
+		uint64_t v;
+		if (parse_u64(kv[i].val, &v) < 0)
+			return fail(e, "%s: %s '%s' is not a number", opt, key, kv[i].val);
+		if (v < min || v > max)
+			return fail(e, "%s: %s must be between %llu and %llu (got %llu)", opt, key,
+				    (unsigned long long)min, (unsigned long long)max,
+				    (unsigned long long)v);
+		*out = v;
+	}
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_log(struct vmm_config *cfg, struct kv *kv, int n,
+					  struct perr *e)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(kv[i].key, "level") != 0)
+			return fail(e, "--log: unknown key '%s' (expected level)", kv[i].key);
+		enum log_level lvl;
+		if (log_level_parse(kv[i].val, &lvl) < 0)
+			return fail(e, "--log: level '%s' is not one of error, warn, info, debug",
+				    kv[i].val);
+		cfg->log_level = lvl;
+	}
+	return CONFIG_PARSE_OK;
+}
+
+enum opt_id { OPT_KERNEL, OPT_MEMORY, OPT_VCPU, OPT_LOG, OPT_ON_RESET, OPT_DUMP_DTB, OPT_NR };
+
+static const char *const opt_names[OPT_NR] = {
+	"--kernel", "--memory", "--vcpu", "--log", "--on-reset", "--dump-dtb",
+};
+
+static enum config_parse_result apply(struct vmm_config *cfg, enum opt_id id, const char *value,
+				      struct perr *e)
+{
+	const char *opt = opt_names[id];
+	if (id == OPT_DUMP_DTB)
+		return set_str(&cfg->dump_dtb_path, value, opt, "FILE", e);
+	if (id == OPT_ON_RESET) {
+		if (strcmp(value, "exit") == 0)
+			cfg->on_reset = VMM_RESET_EXIT;
+		else if (strcmp(value, "reboot") == 0)
+			cfg->on_reset = VMM_RESET_REBOOT;
+		else
+			return fail(e, "--on-reset: '%s' is not exit or reboot", value);
+		return CONFIG_PARSE_OK;
+	}
+
+	char *copy = strdup(value);
+	if (!copy)
+		return fail(e, "out of memory");
+	struct kv kv[MAX_KV];
+	enum config_parse_result r = CONFIG_PARSE_ERROR;
+	int n = split_group(copy, opt, kv, e);
+	if (n > 0) {
+		uint64_t v;
+		switch (id) {
+		case OPT_KERNEL:
+			r = parse_kernel(cfg, kv, n, e);
+			break;
+		case OPT_MEMORY:
+			r = parse_number_key(kv, n, opt, "size_mib", VMM_MIN_MEM_MIB,
+					     VMM_MAX_MEM_MIB, &v, e);
+			if (r == CONFIG_PARSE_OK)
+				cfg->mem_mib = v;
+			break;
+		case OPT_VCPU:
+			r = parse_number_key(kv, n, opt, "num", 1, VMM_MAX_VCPUS, &v, e);
+			if (r == CONFIG_PARSE_OK)
+				cfg->nr_vcpus = (unsigned int)v;
+			break;
+		case OPT_LOG:
+			r = parse_log(cfg, kv, n, e);
+			break;
+		default:
+			r = fail(e, "internal error: unhandled option %s", opt);
+			break;
+		}
+	}
+	free(copy);
+	return r;
+}
+
+enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc, char *const argv[],
+					       char *err, size_t errlen)
+{
+	struct perr e = { err, errlen };
+	bool seen[OPT_NR] = { false };
+	if (err && errlen)
+		err[0] = '\0';
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+			return CONFIG_PARSE_HELP;
+		if (strcmp(arg, "--version") == 0)
+			return CONFIG_PARSE_VERSION;
+		if (strncmp(arg, "--", 2) != 0)
+			return fail(&e, "unexpected argument '%s' (options start with --)", arg);
+
+		const char *eq = strchr(arg, '=');
+		size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
+		int id = -1;
+		for (int k = 0; k < OPT_NR; k++) {
+			if (strlen(opt_names[k]) == namelen && strncmp(arg, opt_names[k], namelen) == 0)
+				id = k;
+		}
+		if (id < 0)
+			return fail(&e, "unknown option '%.*s' (see --help)", (int)namelen, arg);
+		if (seen[id])
+			return fail(&e, "%s given twice", opt_names[id]);
+		seen[id] = true;
+
+		const char *value;
+		if (eq) {
+			value = eq + 1;
+		} else {
+			if (i + 1 >= argc)
+				return fail(&e, "%s needs a value", opt_names[id]);
+			value = argv[++i];
+		}
+		enum config_parse_result r = apply(cfg, (enum opt_id)id, value, &e);
+		if (r != CONFIG_PARSE_OK)
+			return r;
+	}
+	if (!cfg->kernel_path)
+		return fail(&e, "no guest kernel: give --kernel path=FILE");
+	if (!cfg->cmdline) {
+		cfg->cmdline = strdup("console=ttyAMA0");
+		if (!cfg->cmdline)
+			return fail(&e, "out of memory");
+	}
+	return CONFIG_PARSE_OK;
+}
+
+const char *vmm_version(void)
+{
+	return VMM_VERSION;
+}

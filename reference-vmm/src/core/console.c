@@ -1,0 +1,124 @@
+/* Guest console host side: output writes, input thread with poll() on the input
+ * fd and a stop eventfd, raw-mode TTY handling. Plain stdio fds, not KVM, so
+ * these are direct syscalls; tests pass pipes. */
+#include "core/console.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+void console_init(struct console *c, int in_fd, int out_fd, const struct log *log)
+{
+	memset(c, 0, sizeof(*c));
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	c->stop_fd = -1;
+	c->log = log;
+}
+
+void console_putc(struct console *c, uint8_t byte)
+{
+	if (c->out_broken)
+		return;
+	for (;;) {
+		ssize_t r = write(c->out_fd, &byte, 1);
+		if (r == 1)
+			return;
+		if (r < 0 && errno == EINTR)
+			continue;
+		c->out_broken = true;
+		log_warn(c->log, "console output failed (%s): guest output is discarded from now on",
+			 r < 0 ? strerror(errno) : "short write");
+		return;
+	}
+}
+
+static void *input_thread(void *arg)
+{
+	struct console *c = arg;
+	uint8_t buf[64];
+	size_t have = 0, off = 0;
+	bool eof = false;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->stop_fd, .events = POLLIN } };
+		int n = 1;
+		/* read more only when everything read so far reached the guest */
+		if (!eof && have == off) {
+			p[1] = (struct pollfd){ .fd = c->in_fd, .events = POLLIN };
+			n = 2;
+		}
+		int timeout = (have != off) ? 5 : -1; /* retry when the guest FIFO drains */
+		if (n == 1 && timeout < 0 && eof)
+			timeout = -1;
+		int r = poll(p, (nfds_t)n, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		if (n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t got = read(c->in_fd, buf, sizeof(buf));
+			if (got <= 0) {
+				if (got < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				eof = true; /* end of input: keep running, stop reading */
+				continue;
+			}
+			have = (size_t)got;
+			off = 0;
+		}
+		if (off < have) {
+			off += c->sink.rx(c->sink.ctx, buf + off, have - off);
+			if (off == have)
+				have = off = 0;
+		}
+	}
+	return NULL;
+}
+
+int console_start(struct console *c, struct console_sink sink)
+{
+	c->sink = sink;
+	if (c->in_fd < 0)
+		return 0;
+	c->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (c->stop_fd < 0)
+		return -errno;
+	if (isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
+		struct termios raw = c->saved;
+		cfmakeraw(&raw);
+		raw.c_lflag |= ISIG; /* keep Ctrl-C: it stops the VMM */
+		raw.c_oflag |= OPOST | ONLCR;
+		if (tcsetattr(c->in_fd, TCSANOW, &raw) == 0)
+			c->tty_raw = true;
+	}
+	int r = pthread_create(&c->thread, NULL, input_thread, c);
+	if (r) {
+		console_stop(c);
+		return -r;
+	}
+	c->running = true;
+	return 0;
+}
+
+void console_stop(struct console *c)
+{
+	if (c->running) {
+		uint64_t one = 1;
+		if (write(c->stop_fd, &one, sizeof(one)) != sizeof(one))
+			log_warn(c->log, "console: cannot wake the input thread");
+		pthread_join(c->thread, NULL);
+		c->running = false;
+	}
+	if (c->tty_raw) {
+		tcsetattr(c->in_fd, TCSANOW, &c->saved);
+		c->tty_raw = false;
+	}
+	if (c->stop_fd >= 0) {
+		close(c->stop_fd);
+		c->stop_fd = -1;
+	}
+}

@@ -1,0 +1,379 @@
+/* VM lifecycle: validate inputs, open KVM, create the VM, guest RAM and vCPUs,
+ * hand over to the arch backend, run until the guest stops, tear down. */
+#include "core/arch.h"
+#include "core/vmm_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KVM_API_VERSION_EXPECTED 12
+
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
+						       const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void vmm_report_exit(struct vmm *vmm, int code, const char *why)
+{
+	pthread_mutex_lock(&vmm->lock);
+	bool first = !vmm->exited;
+	if (first) {
+		vmm->exited = true;
+		vmm->exit_code = code;
+		atomic_store(&vmm->stop, true);
+		pthread_cond_broadcast(&vmm->cond);
+	}
+	pthread_mutex_unlock(&vmm->lock);
+	if (!first)
+		return;
+	if (code == VMM_EXIT_FAILURE)
+		log_err(&vmm->log, "%s", why);
+	else
+		log_info(&vmm->log, "%s", why);
+	for (unsigned int i = 0; i < vmm->nr_vcpus; i++)
+		vcpu_kick(&vmm->vcpus[i]);
+}
+
+void vmm_request_stop(struct vmm *vmm)
+{
+	/* async-signal-safe subset: only atomics, the waiter polls `stop` */
+	atomic_store(&vmm->stop, true);
+}
+
+/* Everything that exists per boot: KVM VM, RAM, vCPUs, devices. */
+static void vm_teardown(struct vmm *vmm)
+{
+	arch_vm_teardown(vmm);
+	for (unsigned int i = 0; i < vmm->nr_vcpus; i++) {
+		struct vcpu *v = &vmm->vcpus[i];
+		if (v->run)
+			sys_munmap(&vmm->sys, v->run, vmm->run_size);
+		if (v->fd >= 0)
+			sys_close(&vmm->sys, v->fd);
+		v->run = NULL;
+		v->fd = -1;
+	}
+	vmm->nr_vcpus = 0;
+	if (vmm->vm_fd >= 0)
+		sys_close(&vmm->sys, vmm->vm_fd);
+	vmm->vm_fd = -1;
+	if (vmm->ram)
+		sys_munmap(&vmm->sys, vmm->ram, vmm->ram_size);
+	vmm->ram = NULL;
+	guest_mem_init(&vmm->mem);
+	bus_init(&vmm->mmio);
+}
+
+static int check_kvm(struct vmm *vmm, char *err, size_t errlen)
+{
+	int r = sys_open(&vmm->sys, "/dev/kvm", O_RDWR);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot open /dev/kvm: %s", strerror(-r));
+	vmm->kvm_fd = r;
+	r = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (r != KVM_API_VERSION_EXPECTED)
+		return fail(err, errlen, -ENOTSUP, "/dev/kvm speaks API version %d, expected %d", r,
+			    KVM_API_VERSION_EXPECTED);
+	static const struct {
+		long cap;
+		const char *name;
+	} caps[] = {
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG" },
+		{ KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		if (sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION,
+			      (unsigned long)caps[i].cap) <= 0)
+			return fail(err, errlen, -ENOTSUP, "KVM lacks %s", caps[i].name);
+	}
+	int max = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max > 0 && vmm->cfg->nr_vcpus > (unsigned int)max)
+		return fail(err, errlen, -EINVAL, "KVM supports at most %d vCPUs, %u requested", max,
+			    vmm->cfg->nr_vcpus);
+	r = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r < (int)sizeof(struct kvm_run))
+		return fail(err, errlen, r < 0 ? r : -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed (%d)", r);
+	vmm->run_size = (size_t)r;
+	return 0;
+}
+
+static int setup_ram(struct vmm *vmm, char *err, size_t errlen)
+{
+	int r = 0;
+	vmm->ram_size = vmm->cfg->mem_mib << 20;
+	vmm->ram = sys_mmap(&vmm->sys, vmm->ram_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &r);
+	if (!vmm->ram)
+		return fail(err, errlen, r ? r : -ENOMEM, "cannot allocate %llu MiB of guest memory: %s",
+			    (unsigned long long)vmm->cfg->mem_mib, strerror(r ? -r : ENOMEM));
+	struct kvm_userspace_memory_region region = {
+		.slot = 0,
+		.guest_phys_addr = arch_ram_base(),
+		.memory_size = vmm->ram_size,
+		.userspace_addr = (uint64_t)(uintptr_t)vmm->ram,
+	};
+	r = sys_ioctl_ptr(&vmm->sys, vmm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+	if (r < 0)
+		return fail(err, errlen, r, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-r));
+	r = guest_mem_add(&vmm->mem, arch_ram_base(), vmm->ram_size, vmm->ram);
+	if (r < 0)
+		return fail(err, errlen, r, "guest memory layout is invalid");
+	return 0;
+}
+
+static int setup_vcpus(struct vmm *vmm, char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < vmm->cfg->nr_vcpus; i++) {
+		struct vcpu *v = &vmm->vcpus[i];
+		memset(v, 0, sizeof(*v));
+		v->vmm = vmm;
+		v->index = i;
+		v->fd = sys_ioctl(&vmm->sys, vmm->vm_fd, KVM_CREATE_VCPU, i);
+		if (v->fd < 0) {
+			int r = v->fd;
+			v->fd = -1;
+			return fail(err, errlen, r, "KVM_CREATE_VCPU %u failed: %s", i, strerror(-r));
+		}
+		vmm->nr_vcpus = i + 1;
+		int r = 0;
+		v->run = sys_mmap(&vmm->sys, vmm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
+				  0, &r);
+		if (!v->run)
+			return fail(err, errlen, r ? r : -ENOMEM, "cannot map kvm_run of vcpu %u: %s", i,
+				    strerror(r ? -r : ENOMEM));
+		r = arch_vcpu_init(vmm, v, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Build everything for one boot of the guest. */
+static int vm_setup(struct vmm *vmm, char *err, size_t errlen)
+{
+	int r = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CREATE_VM, 0);
+	if (r < 0)
+		return fail(err, errlen, r, "KVM_CREATE_VM failed: %s", strerror(-r));
+	vmm->vm_fd = r;
+	r = setup_ram(vmm, err, errlen);
+	if (!r)
+		r = arch_vm_init(vmm, err, errlen);
+	if (!r)
+		r = setup_vcpus(vmm, err, errlen);
+	if (!r)
+		r = arch_vm_finalize(vmm, err, errlen);
+	return r;
+}
+
+static struct vmm *vmm_alloc(const struct vmm_config *cfg, const struct sys *sys)
+{
+	struct vmm *vmm = calloc(1, sizeof(*vmm));
+	if (!vmm)
+		return NULL;
+	vmm->cfg = cfg;
+	vmm->sys = *sys;
+	vmm->log.level = (enum log_level)cfg->log_level;
+	vmm->start_ns = monotonic_ns();
+	vmm->kvm_fd = vmm->vm_fd = -1;
+	for (unsigned int i = 0; i < VMM_MAX_VCPUS; i++)
+		vmm->vcpus[i].fd = -1;
+	guest_mem_init(&vmm->mem);
+	bus_init(&vmm->mmio);
+	pthread_mutex_init(&vmm->lock, NULL);
+	pthread_cond_init(&vmm->cond, NULL);
+	console_init(&vmm->console, STDIN_FILENO, STDOUT_FILENO, &vmm->log);
+	return vmm;
+}
+
+int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys *sys, char *err,
+	       size_t errlen)
+{
+	*out = NULL;
+	struct vmm *vmm = vmm_alloc(cfg, sys);
+	if (!vmm)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	vmm->boot = arch_boot_new();
+	if (!vmm->boot) {
+		vmm_destroy(vmm);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	/* input validation first: a bad file never opens /dev/kvm */
+	int r = arch_prepare_boot(cfg, vmm->boot, err, errlen);
+	if (!r)
+		r = check_kvm(vmm, err, errlen);
+	if (!r)
+		r = vm_setup(vmm, err, errlen);
+	if (r < 0) {
+		vmm_destroy(vmm);
+		return r;
+	}
+	*out = vmm;
+	return 0;
+}
+
+void vmm_set_console_fds(struct vmm *vmm, int in_fd, int out_fd)
+{
+	console_init(&vmm->console, in_fd, out_fd, &vmm->log);
+}
+
+static size_t console_rx(void *ctx, const uint8_t *buf, size_t len)
+{
+	return arch_console_rx(ctx, buf, len);
+}
+
+static size_t console_room(void *ctx)
+{
+	return arch_console_room(ctx);
+}
+
+static void sigusr1_noop(int sig)
+{
+	(void)sig;
+}
+
+/* Start the vCPUs, wait for an exit, stop and join everything. */
+static int run_once(struct vmm *vmm)
+{
+	pthread_mutex_lock(&vmm->lock);
+	vmm->exited = false;
+	vmm->exit_code = VMM_EXIT_FAILURE;
+	pthread_mutex_unlock(&vmm->lock);
+	atomic_store(&vmm->stop, false);
+
+	for (unsigned int i = 0; i < vmm->nr_vcpus; i++) {
+		int r = vcpu_start(&vmm->vcpus[i]);
+		if (r < 0) {
+			vmm_report_exit(vmm, VMM_EXIT_FAILURE, "cannot start a vCPU thread");
+			break;
+		}
+	}
+	pthread_mutex_lock(&vmm->lock);
+	while (!vmm->exited) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&vmm->cond, &vmm->lock, &ts);
+		if (!vmm->exited && atomic_load(&vmm->stop)) {
+			/* vmm_request_stop() from a signal handler */
+			pthread_mutex_unlock(&vmm->lock);
+			vmm_report_exit(vmm, VMM_EXIT_FAILURE, "stopped by request");
+			pthread_mutex_lock(&vmm->lock);
+		}
+	}
+	int code = vmm->exit_code;
+	pthread_mutex_unlock(&vmm->lock);
+	for (unsigned int i = 0; i < vmm->nr_vcpus; i++)
+		vcpu_kick(&vmm->vcpus[i]);
+	for (unsigned int i = 0; i < vmm->nr_vcpus; i++)
+		vcpu_join(&vmm->vcpus[i]);
+	return code;
+}
+
+int vmm_run(struct vmm *vmm)
+{
+	struct sigaction sa = { .sa_handler = sigusr1_noop };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	struct console_sink sink = { console_rx, console_room, vmm };
+	int r = console_start(&vmm->console, sink);
+	if (r < 0)
+		log_warn(&vmm->log, "console input disabled: %s", strerror(-r));
+
+	int code;
+	for (;;) {
+		code = run_once(vmm);
+		if (code != VMM_EXIT_RESET || vmm->cfg->on_reset != VMM_RESET_REBOOT)
+			break;
+		if (vmm->cfg->max_reboots && vmm->reboots >= vmm->cfg->max_reboots) {
+			log_err(&vmm->log, "guest reset %u times: giving up", vmm->reboots);
+			code = VMM_EXIT_FAILURE;
+			break;
+		}
+		vmm->reboots++;
+		log_info(&vmm->log, "rebooting the guest (reboot %u)", vmm->reboots);
+		/* the input thread feeds the UART that is about to be rebuilt */
+		console_stop(&vmm->console);
+		vm_teardown(vmm);
+		char err[256];
+		if (vm_setup(vmm, err, sizeof(err)) < 0) {
+			log_err(&vmm->log, "reboot failed: %s", err);
+			code = VMM_EXIT_FAILURE;
+			break;
+		}
+		r = console_start(&vmm->console, sink);
+		if (r < 0)
+			log_warn(&vmm->log, "console input disabled: %s", strerror(-r));
+	}
+	console_stop(&vmm->console);
+	return code;
+}
+
+void vmm_destroy(struct vmm *vmm)
+{
+	if (!vmm)
+		return;
+	console_stop(&vmm->console);
+	vm_teardown(vmm);
+	if (vmm->kvm_fd >= 0)
+		sys_close(&vmm->sys, vmm->kvm_fd);
+	arch_boot_free(vmm->boot);
+	pthread_cond_destroy(&vmm->cond);
+	pthread_mutex_destroy(&vmm->lock);
+	free(vmm);
+}
+
+int vmm_dump_dtb(const struct vmm_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct arch_boot *boot = arch_boot_new();
+	if (!boot)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	int r = arch_prepare_boot(cfg, boot, err, errlen);
+	if (r < 0) {
+		arch_boot_free(boot);
+		return r;
+	}
+	size_t len;
+	const void *dtb = arch_boot_dtb(boot, &len);
+	FILE *f = fopen(path, "wb");
+	if (!f) {
+		r = fail(err, errlen, -EINVAL, "cannot write the DTB to '%s': %s", path,
+			 strerror(errno));
+	} else {
+		size_t w = fwrite(dtb, 1, len, f);
+		if (fclose(f) != 0 || w != len)
+			r = fail(err, errlen, -EIO, "writing the DTB to '%s' failed", path);
+	}
+	arch_boot_free(boot);
+	return r;
+}
