@@ -17,23 +17,59 @@ void console_init(struct console *c, int in_fd, int out_fd, const struct log *lo
 	c->out_fd = out_fd;
 	c->stop_fd = -1;
 	c->log = log;
+	pthread_mutex_init(&c->out_lock, NULL);
 }
 
-void console_putc(struct console *c, uint8_t byte)
+void console_destroy(struct console *c)
 {
-	if (c->out_broken)
-		return;
-	for (;;) {
-		ssize_t r = write(c->out_fd, &byte, 1);
-		if (r == 1)
-			return;
+	console_stop(c);
+	pthread_mutex_destroy(&c->out_lock);
+}
+
+/* out_lock held */
+static void flush_locked(struct console *c)
+{
+	size_t off = 0;
+	while (off < c->out_len && !c->out_broken) {
+		ssize_t r = write(c->out_fd, c->out_buf + off, c->out_len - off);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		c->out_broken = true;
 		log_warn(c->log, "console output failed (%s): guest output is discarded from now on",
 			 r < 0 ? strerror(errno) : "short write");
-		return;
 	}
+	c->out_len = 0;
+}
+
+void console_flush(struct console *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	flush_locked(c);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void console_putc(struct console *c, uint8_t byte)
+{
+	pthread_mutex_lock(&c->out_lock);
+	if (!c->out_broken) {
+		c->out_buf[c->out_len++] = byte;
+		/* without a console thread nobody flushes later: write at once */
+		if (byte == '\n' || c->out_len == sizeof(c->out_buf) || !c->running)
+			flush_locked(c);
+	}
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+static bool output_pending(struct console *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	bool p = c->out_len != 0;
+	pthread_mutex_unlock(&c->out_lock);
+	return p;
 }
 
 static void *input_thread(void *arg)
@@ -41,7 +77,7 @@ static void *input_thread(void *arg)
 	struct console *c = arg;
 	uint8_t buf[64];
 	size_t have = 0, off = 0;
-	bool eof = false;
+	bool eof = c->in_fd < 0;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = c->stop_fd, .events = POLLIN } };
@@ -51,10 +87,14 @@ static void *input_thread(void *arg)
 			p[1] = (struct pollfd){ .fd = c->in_fd, .events = POLLIN };
 			n = 2;
 		}
-		int timeout = (have != off) ? 5 : -1; /* retry when the guest FIFO drains */
-		if (n == 1 && timeout < 0 && eof)
-			timeout = -1;
+		int timeout = -1;
+		if (have != off)
+			timeout = 5; /* retry when the guest's RX FIFO drains */
+		else if (output_pending(c))
+			timeout = CONSOLE_FLUSH_MS;
 		int r = poll(p, (nfds_t)n, timeout);
+		if (r == 0)
+			console_flush(c);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
@@ -82,12 +122,10 @@ static void *input_thread(void *arg)
 int console_start(struct console *c, struct console_sink sink)
 {
 	c->sink = sink;
-	if (c->in_fd < 0)
-		return 0;
 	c->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (c->stop_fd < 0)
 		return -errno;
-	if (isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
+	if (c->in_fd >= 0 && isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
 		struct termios raw = c->saved;
 		cfmakeraw(&raw);
 		raw.c_lflag |= ISIG; /* keep Ctrl-C: it stops the VMM */
@@ -95,12 +133,13 @@ int console_start(struct console *c, struct console_sink sink)
 		if (tcsetattr(c->in_fd, TCSANOW, &raw) == 0)
 			c->tty_raw = true;
 	}
+	c->running = true;
 	int r = pthread_create(&c->thread, NULL, input_thread, c);
 	if (r) {
+		c->running = false;
 		console_stop(c);
 		return -r;
 	}
-	c->running = true;
 	return 0;
 }
 
@@ -113,6 +152,7 @@ void console_stop(struct console *c)
 		pthread_join(c->thread, NULL);
 		c->running = false;
 	}
+	console_flush(c);
 	if (c->tty_raw) {
 		tcsetattr(c->in_fd, TCSANOW, &c->saved);
 		c->tty_raw = false;

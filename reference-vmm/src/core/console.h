@@ -1,6 +1,7 @@
-/* The host side of the guest console: guest output to an fd (stdout), host
- * input from an fd (stdin) pumped into the guest UART by a thread. A TTY on
- * stdin is put in raw mode (signals kept) and restored on stop. */
+/* The host side of the guest console: guest output to an fd (stdout), buffered
+ * and flushed at each newline or within CONSOLE_FLUSH_MS; host input from an fd
+ * (stdin) pumped into the guest UART by a thread. A TTY on stdin is put in raw
+ * mode (signals kept) and restored on stop. */
 #ifndef VMM_CONSOLE_H
 #define VMM_CONSOLE_H
 
@@ -18,6 +19,9 @@ struct console_sink {
 	void *ctx;
 };
 
+#define CONSOLE_OUT_BUF 1024
+#define CONSOLE_FLUSH_MS 10
+
 struct console {
 	int in_fd;  /* -1: no input */
 	int out_fd;
@@ -28,16 +32,23 @@ struct console {
 	bool running;
 	bool tty_raw;
 	bool out_broken; /* output fd failed once: stop writing */
+	pthread_mutex_t out_lock;
+	uint8_t out_buf[CONSOLE_OUT_BUF];
+	size_t out_len;
 	struct termios saved;
 };
 
-/* Does not start anything. */
+/* Does not start anything. console_destroy() releases what init set up. */
 void console_init(struct console *c, int in_fd, int out_fd, const struct log *log);
+void console_destroy(struct console *c);
 /* Start pumping in_fd into sink. Returns 0 or -errno. */
 int console_start(struct console *c, struct console_sink sink);
-/* Stop the thread and restore the TTY. Idempotent. */
+/* Stop the thread, flush output and restore the TTY. Idempotent. */
 void console_stop(struct console *c);
-/* Guest output byte. */
+/* Guest output byte: buffered; written at '\n', when the buffer fills, or by
+ * the console thread within CONSOLE_FLUSH_MS. */
 void console_putc(struct console *c, uint8_t byte);
+/* Write out buffered output now. */
+void console_flush(struct console *c);
 
 #endif

@@ -239,7 +239,8 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys 
 
 void vmm_set_console_fds(struct vmm *vmm, int in_fd, int out_fd)
 {
-	console_init(&vmm->console, in_fd, out_fd, &vmm->log);
+	vmm->console.in_fd = in_fd;
+	vmm->console.out_fd = out_fd;
 }
 
 static size_t console_rx(void *ctx, const uint8_t *buf, size_t len)
@@ -343,7 +344,7 @@ void vmm_destroy(struct vmm *vmm)
 {
 	if (!vmm)
 		return;
-	console_stop(&vmm->console);
+	console_destroy(&vmm->console);
 	vm_teardown(vmm);
 	if (vmm->kvm_fd >= 0)
 		sys_close(&vmm->sys, vmm->kvm_fd);
