@@ -25,7 +25,9 @@ enum vmm_exit {
 int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys *sys, char *err,
 	       size_t errlen);
 
-/* Run until the guest powers off / resets / fails. Returns an enum vmm_exit. */
+/* Run until the guest powers off / resets / fails. Returns an enum vmm_exit.
+ * While it runs, SIGINT and SIGTERM are blocked in the calling thread (and the
+ * threads it starts) and turn into an orderly stop (VMM_EXIT_FAILURE). */
 int vmm_run(struct vmm *vmm);
 
 /* Ask a running VM to stop from another thread or a signal handler context

@@ -258,8 +258,8 @@ static void sigusr1_noop(int sig)
 	(void)sig;
 }
 
-/* Start the vCPUs, wait for an exit, stop and join everything. */
-static int run_once(struct vmm *vmm)
+/* Start the vCPUs, wait for an exit (or a stop signal), stop and join everything. */
+static int run_once(struct vmm *vmm, const sigset_t *stop_signals)
 {
 	pthread_mutex_lock(&vmm->lock);
 	vmm->exited = false;
@@ -278,18 +278,26 @@ static int run_once(struct vmm *vmm)
 	while (!vmm->exited) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000L;
+		ts.tv_nsec += 20 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&vmm->cond, &vmm->lock, &ts);
-		if (!vmm->exited && atomic_load(&vmm->stop)) {
-			/* vmm_request_stop() from a signal handler */
-			pthread_mutex_unlock(&vmm->lock);
-			vmm_report_exit(vmm, VMM_EXIT_FAILURE, "stopped by request");
-			pthread_mutex_lock(&vmm->lock);
-		}
+		if (vmm->exited)
+			break;
+		pthread_mutex_unlock(&vmm->lock);
+		const char *why = NULL;
+		int sig = sigtimedwait(stop_signals, NULL, &(struct timespec){ 0, 0 });
+		if (sig == SIGINT)
+			why = "stopped by SIGINT";
+		else if (sig == SIGTERM)
+			why = "stopped by SIGTERM";
+		else if (atomic_load(&vmm->stop))
+			why = "stopped by request"; /* vmm_request_stop() */
+		if (why)
+			vmm_report_exit(vmm, VMM_EXIT_FAILURE, why);
+		pthread_mutex_lock(&vmm->lock);
 	}
 	int code = vmm->exit_code;
 	pthread_mutex_unlock(&vmm->lock);
@@ -305,6 +313,13 @@ int vmm_run(struct vmm *vmm)
 	struct sigaction sa = { .sa_handler = sigusr1_noop };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	/* SIGINT/SIGTERM become orderly stops: blocked here (threads inherit the
+	 * mask) and collected by the waiting thread with sigtimedwait() */
+	sigset_t stop_signals, old_mask;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 
 	struct console_sink sink = { console_rx, console_room, vmm };
 	int r = console_start(&vmm->console, sink);
@@ -313,7 +328,7 @@ int vmm_run(struct vmm *vmm)
 
 	int code;
 	for (;;) {
-		code = run_once(vmm);
+		code = run_once(vmm, &stop_signals);
 		if (code != VMM_EXIT_RESET || vmm->cfg->on_reset != VMM_RESET_REBOOT)
 			break;
 		if (vmm->cfg->max_reboots && vmm->reboots >= vmm->cfg->max_reboots) {
@@ -337,6 +352,7 @@ int vmm_run(struct vmm *vmm)
 			log_warn(&vmm->log, "console input disabled: %s", strerror(-r));
 	}
 	console_stop(&vmm->console);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	return code;
 }
 
