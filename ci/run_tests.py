@@ -710,7 +710,8 @@ def main(argv=None):
             if c["failed"]:
                 for k in r.cases:
                     if k.status == "failed":
-                        out("    FAILED %s::%s: %s" % (k.classname, k.name, k.message.splitlines()[0] if k.message else ""))
+                        msg = k.message.splitlines()[0] if k.message else ""
+                        out("    FAILED %s::%s: %s" % (k.classname, k.name, msg[:200] + ("…" if len(msg) > 200 else "")))
                 t = tail(os.path.join(ctx.log_dir, e["name"] + ".log"), 20)
                 if t and not ctx.verbose:
                     out("    --- last lines of %s ---" % shortpath(os.path.join(ctx.log_dir, e["name"] + ".log")))

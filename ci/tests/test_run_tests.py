@@ -565,3 +565,19 @@ def test_sigterm_records_the_running_entry_as_failed(tmp_path):
     assert proc.returncode == 130
     assert stdout.rstrip("\n").splitlines()[-1] == "0 passed, 1 failed, 0 skipped"
     assert all_cases(tmp_path) == [("long", "long (interrupted)", "failed", None)]
+
+
+def test_requirement_checks_answer(tmp_path):
+    ctx = run_tests.Context(str(tmp_path), str(tmp_path / "build"), "", "", "x86_64", False)
+    for name in run_tests.REQUIREMENTS:
+        why = ctx.requirement(name)
+        assert why is None or (isinstance(why, str) and why)
+    kvm_ok = os.access("/dev/kvm", os.R_OK | os.W_OK)
+    assert (ctx.requirement("host-kvm") is None) == kvm_ok
+    if shutil.which("qemu-system-aarch64"):
+        assert "board.cpio missing" in ctx.requirement("qemu-aarch64")
+        (tmp_path / "build" / "images" / "aarch64").mkdir(parents=True)
+        (tmp_path / "build" / "images" / "aarch64" / "board.cpio").write_bytes(b"")
+        assert run_tests.check_qemu_aarch64(ctx) is None
+    if shutil.which("clang") and os.path.exists("/usr/lib/llvm-14/lib/clang"):
+        assert ctx.requirement("clang") is None
