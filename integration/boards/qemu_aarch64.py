@@ -1,0 +1,130 @@
+"""The emulated aarch64 board: QEMU TCG `virt` with virtualization=on (nested KVM inside),
+driven by labgrid's QEMUDriver (power, console, QMP) and ShellDriver (commands).
+
+The board boots the stock Debian kernel (build/images/aarch64/Image) with board.cpio as its
+initramfs; that carries /usr/bin/vmm, /guest/Image and /guest/initramfs.cpio (images/build.sh).
+labgrid 0.4.1's QEMUDriver has no initrd attribute, so -initrd goes into extra_args; the
+environment YAML is generated at run time with absolute paths.
+"""
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import pexpect
+import yaml
+from labgrid import Environment
+
+from .base import FEATURE_GUEST_BOOT, FEATURE_KVM, FEATURE_MONITOR, BoardError, NotSupported
+from .labgrid_board import LabgridBoard
+
+PROMPT = "refvmm-board# "            # fixed by images/board/init
+READY_MARKER = "REFVMM-BOARD-READY"  # printed by images/board/init before the shell starts
+
+
+class QemuAarch64Board(LabgridBoard):
+    name = "qemu-aarch64"
+    arch = "aarch64"
+    vmm_path = "/usr/bin/vmm"
+    guest_kernel = "/guest/Image"
+    guest_initrd = "/guest/initramfs.cpio"
+    scratch_dir = "/tmp"
+
+    def __init__(self, images_dir, qemu_bin=None, smp=2, memory_mib=2048, boot_args="",
+                 boot_timeout=300):
+        self.images_dir = os.path.abspath(images_dir)
+        self.kernel = os.path.join(self.images_dir, "Image")
+        self.initrd = os.path.join(self.images_dir, "board.cpio")
+        for path in (self.kernel, self.initrd):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path} is missing: run `make images`")
+        qemu_bin = qemu_bin or shutil.which("qemu-system-aarch64")
+        if not qemu_bin:
+            raise BoardError("qemu-system-aarch64 not found (install qemu-system-arm)")
+        self.boot_timeout = int(boot_timeout)
+        self.ready_seconds = None
+        self._tmp = tempfile.mkdtemp(prefix="refvmm-board-")
+        config = {
+            "targets": {"main": {"drivers": {
+                "QEMUDriver": {
+                    "qemu_bin": "qemu",
+                    "machine": "virt,virtualization=on,gic-version=3",
+                    "cpu": "max,pauth=off",
+                    "memory": f"{int(memory_mib)}M",
+                    "kernel": "kernel",
+                    "extra_args": f"-smp {int(smp)} -no-reboot -initrd {self.initrd}",
+                    "boot_args": f"console=ttyAMA0 panic=-1 {boot_args}".strip(),
+                },
+                "ShellDriver": {
+                    "prompt": PROMPT,
+                    # the board has no login; ShellDriver requires these but never sees a login
+                    "login_prompt": "refvmm-board login: ",
+                    "username": "root",
+                    "login_timeout": self.boot_timeout,
+                },
+            }}},
+            "tools": {"qemu": os.path.abspath(qemu_bin)},
+            "images": {"kernel": self.kernel},
+        }
+        self.env_file = os.path.join(self._tmp, "qemu-aarch64.yaml")
+        with open(self.env_file, "w", encoding="utf-8") as f:
+            yaml.safe_dump(config, f)
+        super().__init__(Environment(config_file=self.env_file))
+        self.qemu = self.target.get_driver("QEMUDriver", activate=False)
+
+    def start(self):
+        t0 = time.monotonic()
+        self.target.activate(self.qemu)
+        self.qemu.on()
+        self._started = True
+        try:
+            self.qemu.expect(READY_MARKER, timeout=self.boot_timeout)
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            before = getattr(self.qemu._expect, "before", b"") or b""  # pylint: disable=protected-access
+            tail = before[-3000:].decode("utf-8", "replace")
+            raise BoardError(f"board did not print {READY_MARKER} within {self.boot_timeout} s; "
+                             f"console tail:\n{tail}") from exc
+        self.ready_seconds = time.monotonic() - t0
+        self.cmd = self.target.get_driver("ShellDriver")
+        self.console = self.qemu
+        self.boot_seconds = time.monotonic() - t0
+
+    def power_off(self):
+        if not self._started:
+            return
+        self._started = False
+        child = getattr(self.qemu, "_child", None)
+        if child is not None and child.poll() is not None:
+            # QEMU already exited (board powered itself off): nothing to quit
+            self.qemu.status = 0
+            self.qemu._child = None  # pylint: disable=protected-access
+        try:
+            self.target.deactivate_all_drivers()
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def features(self):
+        return super().features() | {FEATURE_MONITOR}
+
+    def missing_reason(self, feature):
+        if feature in (FEATURE_KVM, FEATURE_GUEST_BOOT) and feature not in self.features():
+            return ("the emulated board has no /dev/kvm: QEMU must run with "
+                    "virtualization=on and a kernel with KVM")
+        return super().missing_reason(feature)
+
+    def monitor(self, command, arguments=None):
+        if not self.qemu.status:
+            raise NotSupported("the board's QEMU is not running")
+        if arguments is None:
+            return self.qemu.monitor_command(command)
+        # labgrid 0.4.1's QMPMonitor.execute() takes no arguments: speak QMP on its streams
+        qmp = self.qemu.qmp
+        qmp.monitor_in.write(json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n")
+        qmp.monitor_in.flush()
+        answer = qmp._read_parse_json()  # pylint: disable=protected-access
+        while answer.get("event"):
+            answer = qmp._read_parse_json()  # pylint: disable=protected-access
+        if "error" in answer:
+            raise BoardError(f"QMP {command}: {answer['error']}")
+        return answer["return"]

@@ -1,0 +1,80 @@
+"""Booting the L2 guest with our VMM inside the board: markers, exit status, vCPUs, memory,
+command line, kernel panic detection and the boot-timer measurement. Guest boots are shared
+between assertions through module-scoped fixtures; each assertion is its own test case."""
+import pytest
+
+from boards import GuestFailure
+from conftest import record_boot_time
+
+pytestmark = pytest.mark.board_feature("guest-boot")
+
+TOKEN = "refvmm.test_token=c0ffee42"
+DEFAULT_MEM, ONE_CPU_MEM = 256, 384
+
+
+@pytest.fixture(scope="module")
+def two_cpu_boot(vmm):
+    return vmm.boot_guest(payload="info", vcpus=2, memory_mib=DEFAULT_MEM, cmdline_extra=TOKEN,
+                          label="boot-2cpu-info")
+
+
+@pytest.fixture(scope="module")
+def one_cpu_boot(vmm):
+    return vmm.boot_guest(payload="info", vcpus=1, memory_mib=ONE_CPU_MEM, label="boot-1cpu-info")
+
+
+@pytest.fixture(scope="module")
+def panic_boot(vmm):
+    return vmm.boot_guest(payload="panic", vcpus=1, memory_mib=DEFAULT_MEM, label="boot-panic",
+                          allow_panic=True)
+
+
+def test_l2_ready_marker(two_cpu_boot):
+    assert two_cpu_boot.l2_ready, "REFVMM-L2-READY not on the guest console\n" + two_cpu_boot.summary()
+
+
+def test_exit_status_zero_on_guest_poweroff(two_cpu_boot):
+    two_cpu_boot.check(expect_status=0)
+    assert two_cpu_boot.done_rc == 0, two_cpu_boot.summary()
+
+
+def test_two_vcpus(two_cpu_boot):
+    assert two_cpu_boot.info.get("cpus") == "2", two_cpu_boot.summary()
+
+
+def test_one_vcpu(one_cpu_boot):
+    one_cpu_boot.check(expect_status=0)
+    assert one_cpu_boot.info.get("cpus") == "1", one_cpu_boot.summary()
+
+
+@pytest.mark.parametrize("boot,mib", [("two_cpu_boot", DEFAULT_MEM), ("one_cpu_boot", ONE_CPU_MEM)],
+                         ids=[f"{DEFAULT_MEM}MiB", f"{ONE_CPU_MEM}MiB"])
+def test_memory_size(request, boot, mib):
+    result = request.getfixturevalue(boot)
+    assert "ram_bytes" in result.info, result.summary()
+    seen, want = int(result.info["ram_bytes"]), mib << 20
+    assert abs(seen - want) <= want // 100, f"guest sees {seen} bytes of RAM, --memory gave {want}"
+
+
+def test_cmdline_token_reaches_guest(two_cpu_boot):
+    cmdline = two_cpu_boot.info.get("cmdline", "")
+    assert TOKEN in cmdline.split(), f"/proc/cmdline in the guest: {cmdline!r}"
+
+
+def test_guest_panic_is_reported_as_failure(panic_boot):
+    assert panic_boot.panicked, "no 'Kernel panic' on the console\n" + panic_boot.summary()
+    assert panic_boot.status == 3, f"VMM exit status {panic_boot.status} after a guest panic " \
+                                   "with panic=-1 (expected 3: guest requested reset)"
+    with pytest.raises(GuestFailure, match="Kernel panic"):
+        panic_boot.check(expect_status=3)
+
+
+def test_boot_timer_reports_l2_boot_time(two_cpu_boot, board, record_property):
+    ms = two_cpu_boot.boot_timer_ms
+    assert ms is not None, "no 'boot-timer: guest signalled after N ms' line in the VMM log\n" \
+                           + two_cpu_boot.summary()
+    assert 0 < ms < two_cpu_boot.elapsed * 1000, f"implausible boot time {ms} ms"
+    record_property("l2_boot_ms", ms)
+    path = record_boot_time(board, two_cpu_boot, vcpus=2, memory_mib=DEFAULT_MEM)
+    print(f"L2 boot to init (boot-timer) on {board.name}: {ms:.1f} ms; VMM run {two_cpu_boot.elapsed:.2f} s "
+          f"(recorded in {path})")
