@@ -558,26 +558,28 @@ def run_entry(ctx, e):
                 cases.append(Case(name, name + " (junit)", "failed",
                                   "unreadable JUnit XML %s: %s" % (f, exc), out_tail))
         c = count(cases)
+        san = None
+        if kind == "cmocka" and not timed_out:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                m = SANITIZER_RE.search(f.read())
+            san = m.group(0).strip() if m else None
+        why = None
         if timed_out:
             pass
         elif not xmls:
-            cases.append(Case(name, name, "failed", "%s and produced no JUnit XML" % describe_status(rc),
-                              out_tail, duration))
+            why = (name, "%s and produced no JUnit XML" % describe_status(rc))
         elif rc != 0 and (c["failed"] == 0 or rc < 0):
-            # a crash / sanitizer abort / internal error the XML does not account for
-            cases.append(Case(name, name + " (exit status)", "failed",
-                              "%s but reported %s" % (describe_status(rc),
-                                                      "no failing testcase" if c["failed"] == 0 else
-                                                      "its failing testcases (crashed?)"),
-                              out_tail, duration))
+            # a crash / sanitizer exit / internal error that the XML does not account for
+            why = (name + " (exit status)", "%s but reported %s" % (
+                describe_status(rc), "no failing testcase" if c["failed"] == 0 else
+                "its failing testcases (crashed?)"))
         elif kind == "pytest" and not cases:
-            cases.append(Case(name, name, "failed", "pytest collected no tests", out_tail, duration))
-        if kind == "cmocka" and not timed_out:
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                san = SANITIZER_RE.findall(f.read())
-            if san and not any(k.name == name + " (exit status)" for k in cases):
-                cases.append(Case(name, name + " (sanitizer)", "failed",
-                                  "sanitizer report in the output: " + san[0].strip(), out_tail, duration))
+            why = (name, "pytest collected no tests")
+        elif san:
+            why = (name + " (sanitizer)", "sanitizer report in the output")
+        if why:
+            msg = why[1] + ("; sanitizer: " + san if san else "")
+            cases.append(Case(name, why[0], "failed", msg, out_tail, duration))
     if timed_out:
         cases.append(Case(name, name + " (timeout)", "failed",
                           "timed out after %ss; process group killed" % e["timeout"], out_tail, duration))

@@ -581,3 +581,48 @@ def test_requirement_checks_answer(tmp_path):
         assert run_tests.check_qemu_aarch64(ctx) is None
     if shutil.which("clang") and os.path.exists("/usr/lib/llvm-14/lib/clang"):
         assert ctx.requirement("clang") is None
+
+
+ASAN_CMOCKA_C = r"""
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+static void *keep;
+static void t_leaks(void **s) { (void)s; if (getenv("LEAK")) { keep = malloc(10); keep = NULL; } }
+static void t_overflows(void **s)
+{
+	(void)s;
+	if (getenv("OOB")) { volatile char *p = malloc(4); p[4] = 1; free((void *)p); }
+}
+int main(void)
+{
+	const struct CMUnitTest g[] = { cmocka_unit_test(t_leaks), cmocka_unit_test(t_overflows) };
+	return cmocka_run_group_tests(g, NULL, NULL);
+}
+"""
+
+
+@pytest.mark.skipif(not HAVE_CMOCKA, reason="gcc or cmocka.h (libcmocka-dev) not installed")
+def test_real_cmocka_under_asan(tmp_path):
+    # like `make`'s unit tests: ASan reports at exit (leaks) or aborts mid-group (overflow)
+    bindir = tmp_path / "build" / "host" / "tests"
+    bindir.mkdir(parents=True)
+    (tmp_path / "test_asan.c").write_text(ASAN_CMOCKA_C)
+    r = subprocess.run(["gcc", "-g", "-fsanitize=address,undefined", "-o", str(bindir / "test_asan"),
+                        str(tmp_path / "test_asan.c"), "-lcmocka"])
+    if r.returncode != 0:
+        pytest.skip("cannot link with -fsanitize=address here")
+
+    def e(name, env):
+        return entry(name, ["build/host/tests/test_asan"], kind="cmocka", sources=["test_asan.c"], env=env)
+    p = run(tmp_path, [e("clean", {}), e("leak", {"LEAK": "1"}), e("oob", {"OOB": "1"})],
+            env={"ASAN_OPTIONS": "detect_leaks=1"})
+    assert "[1/3] clean ... ok (2 passed)" in p.stdout
+    assert "leak ... FAIL (2 passed, 1 failed)" in p.stdout
+    assert "LeakSanitizer" in p.stdout or "exited with status" in p.stdout
+    assert "oob ... FAIL" in p.stdout and "AddressSanitizer: heap-buffer-overflow" in p.stdout
+    assert last_line(p) == "4 passed, 2 failed, 0 skipped"
+    assert p.returncode == 1
