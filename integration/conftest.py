@@ -70,6 +70,11 @@ class BoardManager:
             except FileNotFoundError as exc:
                 self.outcome = ("fail", f"board '{name}' cannot start: {exc}")
                 return self.get()
+            if name == "qemu-aarch64":
+                stale = _board_cpio_stale(opt("--images-dir"))
+                if stale:
+                    self.outcome = ("fail", stale)
+                    return self.get()
             try:
                 board.start()
             except Exception as exc:  # pylint: disable=broad-except
@@ -160,10 +165,6 @@ class VmmRunner:
         if self.board.run(f"test -x {self.board.vmm_path}").status != 0:
             pytest.fail(f"the VMM is not on board '{self.board.name}' at {self.board.vmm_path}: "
                         "run `make aarch64 images` (board.cpio was built without it)", pytrace=False)
-        if self.board.name == "qemu-aarch64":
-            stale = _board_cpio_stale(self.config.getoption("--images-dir"))
-            if stale:
-                pytest.fail(stale, pytrace=False)
         self._checked = True
 
     def run(self, args, *, timeout=180, label="run", allow_panic=False):

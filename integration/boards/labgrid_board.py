@@ -54,7 +54,13 @@ class LabgridBoard(Board):
             if power is not None:
                 self.target.activate(power)
                 power.on()
-        self.cmd = self.target.get_driver(CommandProtocol)
+        # prefer SSH for commands when the environment has both SSH and a serial shell
+        ssh = self._optional("SSHDriver")
+        self.cmd = ssh if ssh is not None else self._optional(CommandProtocol)
+        if self.cmd is None:
+            raise BoardError(f"labgrid target of board '{self.name}' has no CommandProtocol "
+                             "driver (ShellDriver or SSHDriver)")
+        self.target.activate(self.cmd)
         console = self._optional(ConsoleProtocol)
         if console is not None:
             self.target.activate(console)
@@ -138,17 +144,17 @@ class LabgridBoard(Board):
         self.console.write(text.encode())
 
     # --- deployment (boards that do not carry the VMM and images in their initramfs)
-    def deploy(self, files, remote_dir):
-        """Copy local files to `remote_dir` on the board unless an identical copy is there.
-        `files` maps a remote file name to a local path. Needs a FileTransferProtocol driver."""
-        transfer = self._optional(FileTransferProtocol)
+    def deploy(self, files):
+        """Copy local files to the board unless an identical copy is there already.
+        `files` maps a path on the board to a local path. Needs a FileTransferProtocol
+        driver (SSHDriver preferred; ShellDriver's xmodem is far too slow for a kernel)."""
+        transfer = self._optional("SSHDriver") or self._optional(FileTransferProtocol)
         if transfer is None:
             raise NotSupported(f"board '{self.name}' has no FileTransferProtocol driver "
                                "(add an SSHDriver to the labgrid environment)")
         self.target.activate(transfer)
-        self.run_check(f"mkdir -p {remote_dir}")
-        for rname, local in files.items():
-            remote = f"{remote_dir}/{rname}"
+        for remote, local in files.items():
+            self.run_check(f"mkdir -p $(dirname {remote})")
             want = _sha256(local)
             have = self.run(f"sha256sum {remote} 2>/dev/null").stdout.split()
             if have and have[0] == want:
@@ -168,21 +174,28 @@ def _sha256(path):
 class OrinBoard(LabgridBoard):
     """A real NVIDIA Jetson Orin (or any aarch64 board with KVM) described by a labgrid
     environment file supplied by the user (--lg-env / LG_ENV). Hardware-independent part:
-    the environment must give the target a CommandProtocol driver (SSHDriver recommended, it
-    also provides file transfer); a ShellDriver on the serial console and a power driver are
-    optional. The VMM and guest images are copied to `refvmm_workdir` (labgrid `options:`
-    key, default /tmp/refvmm) before the tests run."""
+    the target needs a CommandProtocol driver (SSHDriver recommended: it also copies files);
+    a ShellDriver on the serial console, a power driver and a Strategy with a "shell" state
+    are optional. Environment `options:` (all optional):
+      refvmm_workdir       directory on the board for the VMM and images (default /tmp/refvmm)
+      refvmm_deploy        "false": do not copy anything, the files are already on the board
+      refvmm_vmm, refvmm_guest_kernel, refvmm_guest_initrd
+                           paths on the board (default WORKDIR/vmm, WORKDIR/Image,
+                           WORKDIR/initramfs.cpio)
+    """
 
     name = "orin"
 
     def __init__(self, env, vmm_local, images_dir, role="main"):
         super().__init__(env, role)
-        self.workdir = str(env.config.get_option("refvmm_workdir", "/tmp/refvmm"))
+        opt = env.config.get_option
+        self.workdir = str(opt("refvmm_workdir", "/tmp/refvmm"))
+        self.deploy_files = str(opt("refvmm_deploy", "true")).lower() not in ("false", "0", "no")
         self.vmm_local = vmm_local
         self.images_dir = images_dir
-        self.vmm_path = f"{self.workdir}/vmm"
-        self.guest_kernel = f"{self.workdir}/Image"
-        self.guest_initrd = f"{self.workdir}/initramfs.cpio"
+        self.vmm_path = str(opt("refvmm_vmm", f"{self.workdir}/vmm"))
+        self.guest_kernel = str(opt("refvmm_guest_kernel", f"{self.workdir}/Image"))
+        self.guest_initrd = str(opt("refvmm_guest_initrd", f"{self.workdir}/initramfs.cpio"))
         self.scratch_dir = f"{self.workdir}/tmp"
 
     def start(self):
@@ -190,11 +203,13 @@ class OrinBoard(LabgridBoard):
         arch = self.run_check("uname -m").strip()
         if arch != "aarch64":
             raise BoardError(f"board '{self.name}' is {arch}, expected aarch64")
-        files = {"vmm": self.vmm_local,
-                 "Image": os.path.join(self.images_dir, "Image"),
-                 "initramfs.cpio": os.path.join(self.images_dir, "l2-initramfs.cpio")}
+        self.run_check(f"mkdir -p {self.scratch_dir}")
+        if not self.deploy_files:
+            return
+        files = {self.vmm_path: self.vmm_local,
+                 self.guest_kernel: os.path.join(self.images_dir, "Image"),
+                 self.guest_initrd: os.path.join(self.images_dir, "l2-initramfs.cpio")}
         missing = [p for p in files.values() if not os.path.isfile(p)]
         if missing:
             raise BoardError(f"missing local build outputs {missing}: run `make aarch64 images`")
-        self.deploy(files, self.workdir)
-        self.run_check(f"mkdir -p {self.scratch_dir}")
+        self.deploy(files)
