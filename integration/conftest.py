@@ -5,8 +5,11 @@ Options: --board qemu-aarch64|orin|host-kvm (default qemu-aarch64, or $REFVMM_BO
 the hardware for --board orin. Tests declare what they need with
 @pytest.mark.board_feature("guest-boot", ...): a board without it skips them with the reason.
 """
+import base64
 import datetime
 import hashlib
+import importlib.util
+import io
 import json
 import os
 import re
@@ -184,8 +187,23 @@ class VmmRunner:
                         pytrace=False)
         return result
 
+    def initramfs_with_payload(self, script, name="payload"):
+        """Make, on the board, the guest initramfs plus an appended cpio holding `script` as an
+        executable /payload (run by the L2 /init when no refvmm.payload= is given). Returns
+        the initramfs path on the board."""
+        cpio = _payload_cpio(script)
+        blob = base64.b64encode(cpio).decode()
+        part = f"{self.board.scratch_dir}/{name}.cpio"
+        out = f"{self.board.scratch_dir}/initramfs-{name}.cpio"
+        self.board.run_check(f": > {part}")
+        for i in range(0, len(blob), 2000):
+            self.board.run_check(f"echo {blob[i:i + 2000]} | base64 -d >> {part}")
+        self.board.run_check(f"cat {self.board.guest_initrd} {part} > {out}")
+        return out
+
     def boot_guest(self, *, payload=None, vcpus=2, memory_mib=256, cmdline_extra="",
-                   boottimer=True, log="info", extra=(), timeout=240, label=None, allow_panic=False):
+                   boottimer=True, log="info", initrd=None, extra=(), timeout=240, label=None,
+                   allow_panic=False):
         """Boot the board's L2 guest with the standard cmdline plus refvmm.* tokens."""
         tokens = []
         if boottimer:
@@ -195,9 +213,21 @@ class VmmRunner:
         if cmdline_extra:
             tokens.append(cmdline_extra)
         args = guest_args(self.board, vcpus=vcpus, memory_mib=memory_mib, cmdline=" ".join(tokens),
-                          log=log, extra=extra)
+                          log=log, initrd=initrd, extra=extra)
         return self.run(args, timeout=timeout, label=label or f"guest-{payload or 'none'}",
                         allow_panic=allow_panic)
+
+
+def _payload_cpio(script):
+    """A newc cpio with `script` as /payload (mode 0755), built by images/mkcpio.py."""
+    spec = importlib.util.spec_from_file_location("mkcpio", os.path.join(ROOT, "images", "mkcpio.py"))
+    mkcpio = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mkcpio)
+    buf = io.BytesIO()
+    w = mkcpio.Writer(buf)
+    w.entry("payload", 0o100755, script.encode())
+    w.close()
+    return buf.getvalue()
 
 
 def _board_cpio_stale(images_dir):

@@ -84,3 +84,20 @@ def test_boot_timer_reports_l2_boot_time(two_cpu_boot, board, record_property):
                             cmdline=two_cpu_boot.info.get("cmdline", ""))
     print(f"L2 boot to init (boot-timer) on {board.name}: {ms:.1f} ms; VMM run {two_cpu_boot.elapsed:.2f} s "
           f"(recorded in {path})")
+
+
+@pytest.fixture(scope="module")
+def appended_payload_boot(vmm):
+    script = "#!/bin/sh\necho REFVMM-APPENDED-PAYLOAD-RAN\nexit 5\n"
+    initrd = vmm.initramfs_with_payload(script, name="appended")
+    return vmm.boot_guest(vcpus=1, memory_mib=DEFAULT_MEM, cmdline_extra="quiet", initrd=initrd,
+                          label="boot-appended-payload")
+
+
+def test_appended_payload_runs(appended_payload_boot):
+    """A test can append its own cpio with /payload to the guest initramfs; its exit status
+    is reported by the guest's init and does not change the VMM's (guest powered off: 0)."""
+    r = appended_payload_boot
+    assert "REFVMM-APPENDED-PAYLOAD-RAN" in r.console, r.summary()
+    assert r.done_rc == 5, r.summary()
+    r.check(expect_status=0)
