@@ -3,6 +3,7 @@
 #include "vmm/config.h"
 #include "core/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,11 +77,17 @@ __attribute__((format(printf, 2, 3))) static enum config_parse_result fail(struc
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-	if (!*s || *s == '-' || *s == '+')
+	/* decimal, or hex with 0x; no sign, no spaces, no octal surprises */
+	int base = 10;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!isxdigit((unsigned char)*s) || (base == 10 && !isdigit((unsigned char)*s)))
 		return -EINVAL;
 	char *end;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(s, &end, base);
 	if (errno || *end)
 		return -EINVAL;
 	*out = v;

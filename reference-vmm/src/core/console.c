@@ -16,6 +16,7 @@ void console_init(struct console *c, int in_fd, int out_fd, const struct log *lo
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	c->stop_fd = -1;
+	c->wake_fd = -1;
 	c->log = log;
 	pthread_mutex_init(&c->out_lock, NULL);
 }
@@ -56,10 +57,16 @@ void console_putc(struct console *c, uint8_t byte)
 {
 	pthread_mutex_lock(&c->out_lock);
 	if (!c->out_broken) {
+		bool was_empty = c->out_len == 0;
 		c->out_buf[c->out_len++] = byte;
 		/* without a console thread nobody flushes later: write at once */
-		if (byte == '\n' || c->out_len == sizeof(c->out_buf) || !c->running)
+		if (byte == '\n' || c->out_len == sizeof(c->out_buf) || !c->running) {
 			flush_locked(c);
+		} else if (was_empty) {
+			uint64_t one = 1; /* the thread flushes within CONSOLE_FLUSH_MS */
+			if (write(c->wake_fd, &one, sizeof(one)) < 0)
+				flush_locked(c);
+		}
 	}
 	pthread_mutex_unlock(&c->out_lock);
 }
@@ -80,12 +87,13 @@ static void *input_thread(void *arg)
 	bool eof = c->in_fd < 0;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = c->stop_fd, .events = POLLIN } };
-		int n = 1;
+		struct pollfd p[3] = { { .fd = c->stop_fd, .events = POLLIN },
+				       { .fd = c->wake_fd, .events = POLLIN } };
+		int n = 2;
 		/* read more only when everything read so far reached the guest */
 		if (!eof && have == off) {
-			p[1] = (struct pollfd){ .fd = c->in_fd, .events = POLLIN };
-			n = 2;
+			p[2] = (struct pollfd){ .fd = c->in_fd, .events = POLLIN };
+			n = 3;
 		}
 		int timeout = -1;
 		if (have != off)
@@ -93,13 +101,23 @@ static void *input_thread(void *arg)
 		else if (output_pending(c))
 			timeout = CONSOLE_FLUSH_MS;
 		int r = poll(p, (nfds_t)n, timeout);
-		if (r == 0)
-			console_flush(c);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
-		if (n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (p[1].revents & POLLIN) {
+			uint64_t v;
+			if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				break;
+			continue; /* next round polls with the flush timeout */
+		}
+		if (r == 0)
+			console_flush(c);
+		if (n == 3 && (p[2].revents & POLLNVAL)) {
+			eof = true; /* input fd is not open: stop reading it */
+			continue;
+		}
+		if (n == 3 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t got = read(c->in_fd, buf, sizeof(buf));
 			if (got <= 0) {
 				if (got < 0 && (errno == EINTR || errno == EAGAIN))
@@ -123,8 +141,12 @@ int console_start(struct console *c, struct console_sink sink)
 {
 	c->sink = sink;
 	c->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (c->stop_fd < 0)
-		return -errno;
+	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->stop_fd < 0 || c->wake_fd < 0) {
+		int e = errno;
+		console_stop(c);
+		return -e;
+	}
 	if (c->in_fd >= 0 && isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
 		struct termios raw = c->saved;
 		cfmakeraw(&raw);
@@ -160,5 +182,9 @@ void console_stop(struct console *c)
 	if (c->stop_fd >= 0) {
 		close(c->stop_fd);
 		c->stop_fd = -1;
+	}
+	if (c->wake_fd >= 0) {
+		close(c->wake_fd);
+		c->wake_fd = -1;
 	}
 }

@@ -25,7 +25,8 @@ struct console_sink {
 struct console {
 	int in_fd;  /* -1: no input */
 	int out_fd;
-	int stop_fd; /* eventfd that wakes the input thread */
+	int stop_fd; /* eventfd that stops the console thread */
+	int wake_fd; /* eventfd: output became pending, start the flush timer */
 	const struct log *log;
 	struct console_sink sink;
 	pthread_t thread;

@@ -7,12 +7,17 @@
 /* PL011 r1p5 peripheral ID and the PrimeCell cell ID, as read at 0xfe0..0xffc */
 static const uint8_t pl011_id[8] = { 0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
 
+static void update_irq(struct pl011 *u);
+
 void pl011_reset(struct pl011 *u)
 {
+	pthread_mutex_lock(&u->lock);
 	u->rx_head = u->rx_count = 0;
 	u->ris = u->imsc = u->lcr_h = u->ibrd = u->fbrd = u->ilpr = u->dmacr = u->rsr = 0;
 	u->cr = 0x300; /* TXE | RXE */
 	u->ifls = 0x12;
+	update_irq(u); /* lowers a line left asserted */
+	pthread_mutex_unlock(&u->lock);
 }
 
 void pl011_init(struct pl011 *u, struct irq_line irq, pl011_tx_fn tx, void *tx_ctx)

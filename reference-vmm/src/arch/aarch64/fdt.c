@@ -156,7 +156,7 @@ static int add_chosen(void *fdt, const struct a64_fdt_params *p, const char *std
 int a64_fdt_build(void *buf, size_t bufsize, const struct a64_fdt_params *p)
 {
 	if (!p->nr_vcpus || p->nr_vcpus > VMM_MAX_VCPUS || !p->ram_size ||
-	    p->initrd_end < p->initrd_start || bufsize > INT32_MAX)
+	    (p->initrd_end && p->initrd_end < p->initrd_start) || bufsize > INT32_MAX)
 		return -EINVAL;
 	int r = fdt_create_empty_tree(buf, (int)bufsize);
 	if (r)

@@ -123,6 +123,15 @@ int a64_plan_boot(uint64_t ram_base, uint64_t ram_size, const struct a64_image_i
 	if (ram_base % SZ_2M)
 		return fail(err, errlen, "RAM base 0x%llx is not 2 MiB aligned",
 			    (unsigned long long)ram_base);
+	/* each term is bounded by ram_size first, so the sum below cannot wrap */
+	if (img->image_size > ram_size || initrd_size > ram_size || img->text_offset >= SZ_2M)
+		return fail(err, errlen,
+			    "guest memory (%llu MiB) is too small for the kernel%s: it needs at least %llu MiB",
+			    (unsigned long long)(ram_size / SZ_1M), initrd_size ? " and initrd" : "",
+			    (unsigned long long)((img->image_size > initrd_size ? img->image_size
+									: initrd_size) /
+						 SZ_1M) +
+				    1);
 	uint64_t need = img->text_offset + align_up(img->image_size, SZ_4K) + KERNEL_HEADROOM +
 			align_up(initrd_size, SZ_4K) + A64_DTB_MAX_SIZE;
 	if (need > ram_size)
