@@ -92,7 +92,7 @@ images: $(A64_VMM)
 	$(Q)images/build.sh
 
 test: all images
-	$(Q)$(PY) ci/run_tests.py --tier $(TIER) --junit-dir $(BUILD)/junit
+	$(Q)$(PY) ci/run_tests.py --tier $(TIER) --build-dir $(BUILD) --junit-dir $(BUILD)/junit
 
 run: $(A64_VMM) images
 	$(Q)images/run-board.sh --autorun
