@@ -8,6 +8,7 @@ environment YAML is generated at run time with absolute paths.
 """
 import json
 import os
+import select
 import shutil
 import tempfile
 import time
@@ -16,7 +17,8 @@ import pexpect
 import yaml
 from labgrid import Environment
 
-from .base import FEATURE_GUEST_BOOT, FEATURE_KVM, FEATURE_MONITOR, BoardError, NotSupported
+from .base import (FEATURE_GUEST_BOOT, FEATURE_KVM, FEATURE_MONITOR, BoardError, BoardTimeout,
+                   NotSupported)
 from .labgrid_board import LabgridBoard
 
 PROMPT = "refvmm-board# "            # fixed by images/board/init
@@ -78,17 +80,64 @@ class QemuAarch64Board(LabgridBoard):
         self.target.activate(self.qemu)
         self.qemu.on()
         self._started = True
+        self.console = self.qemu
         try:
-            self.qemu.expect(READY_MARKER, timeout=self.boot_timeout)
-        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
-            before = getattr(self.qemu._expect, "before", b"") or b""  # pylint: disable=protected-access
-            tail = before[-3000:].decode("utf-8", "replace")
-            raise BoardError(f"board did not print {READY_MARKER} within {self.boot_timeout} s; "
-                             f"console tail:\n{tail}") from exc
+            self.expect(READY_MARKER, timeout=self.boot_timeout)
+        except BoardTimeout as exc:
+            raise BoardError(f"board did not print {READY_MARKER}: {exc}\nconsole tail:\n"
+                             f"{self._console_tail()}") from exc
         self.ready_seconds = time.monotonic() - t0
         self.cmd = self.target.get_driver("ShellDriver")
-        self.console = self.qemu
         self.boot_seconds = time.monotonic() - t0
+
+    def _qemu_status(self):
+        """QEMU's exit status, or None while it runs."""
+        child = getattr(self.qemu, "_child", None)
+        return child.poll() if child is not None else None
+
+    def _console_tail(self, size=3000):
+        exp = getattr(self.qemu, "_expect", None)
+        data = (getattr(exp, "before", b"") or b"") + (getattr(exp, "buffer", b"") or b"")
+        sock = getattr(self.qemu, "_clientsocket", None)
+        if sock is not None and self._qemu_status() is not None:
+            # QEMU is gone: whatever it wrote last is still in the socket, unread
+            try:
+                while select.select([sock], [], [], 0.2)[0]:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                pass
+        return data[-size:].decode("utf-8", "replace")
+
+    def _died(self):
+        return BoardError(f"the board's QEMU exited (status {self._qemu_status()}); console tail:\n"
+                          f"{self._console_tail()}")
+
+    def expect(self, pattern, timeout=30.0):
+        # wait in short slices so a QEMU that exited (board panic, -no-reboot) is noticed at once
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._qemu_status() is not None:
+                raise self._died()
+            remaining = deadline - time.monotonic()
+            try:
+                return super().expect(pattern, timeout=max(0.01, min(1.0, remaining)))
+            except BoardTimeout:
+                if time.monotonic() >= deadline:
+                    raise BoardTimeout(f"'{pattern}' did not appear on the console of {self.name} "
+                                       f"within {timeout} s") from None
+
+    def run(self, cmd, timeout=30.0):
+        if self._qemu_status() is not None:
+            raise self._died()
+        try:
+            return super().run(cmd, timeout=timeout)
+        except BoardError:
+            if self._qemu_status() is not None:
+                raise self._died() from None
+            raise
 
     def power_off(self):
         if not self._started:
