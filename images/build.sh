@@ -30,10 +30,13 @@ hash_files() { (cd "$here" && eval "sha256sum $*") | sha256sum | cut -d' ' -f1; 
 up_to_date() { [ -f "$1" ] && [ -f "$1.inputs" ] && [ "$(cat "$1.inputs")" = "$2" ]; }
 mark_built() { printf '%s\n' "$2" >"$1.inputs.tmp" && mv "$1.inputs.tmp" "$1.inputs"; }
 
-for tool in dpkg-deb depmod modinfo sha256sum apt-get; do
+for tool in dpkg-deb depmod modinfo sha256sum apt-get file flock; do
 	command -v "$tool" >/dev/null || die "missing host tool '$tool' (run ci/install-deps.sh)"
 done
 mkdir -p "$out" "$work"
+# one build at a time per output directory (parallel `make images` from two shells)
+exec 9>"$out/.build.lock"
+flock 9
 t_start=$(date +%s%N)
 
 # ---------------------------------------------------------------- packages

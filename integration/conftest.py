@@ -162,7 +162,8 @@ class VmmRunner:
             pass
         self._checked = False
 
-    def _check_binary(self):
+    def check_binary(self):
+        """Fail the test (clearly) if the VMM binary is not on the board."""
         if self._checked:
             return
         if self.board.run(f"test -x {self.board.vmm_path}").status != 0:
@@ -173,7 +174,7 @@ class VmmRunner:
     def run(self, args, *, timeout=180, label="run", allow_panic=False):
         """Run the VMM with `args`; return a boards.VmmResult (console, stderr, status apart).
         A guest kernel panic fails the calling test unless allow_panic=True."""
-        self._check_binary()
+        self.check_binary()
         result = run_vmm(self.board, args, timeout=timeout)
         self.count += 1
         base = os.path.join(self.log_dir, f"{self.count:03d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)}")

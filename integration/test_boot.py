@@ -1,9 +1,11 @@
 """Booting the L2 guest with our VMM inside the board: markers, exit status, vCPUs, memory,
 command line, kernel panic detection and the boot-timer measurement. Guest boots are shared
 between assertions through module-scoped fixtures; each assertion is its own test case."""
+import shlex
+
 import pytest
 
-from boards import GuestFailure
+from boards import BoardTimeout, GuestFailure, guest_args
 from conftest import record_boot_time
 
 pytestmark = pytest.mark.board_feature("guest-boot")
@@ -101,3 +103,31 @@ def test_appended_payload_runs(appended_payload_boot):
     assert "REFVMM-APPENDED-PAYLOAD-RAN" in r.console, r.summary()
     assert r.done_rc == 5, r.summary()
     r.check(expect_status=0)
+
+
+@pytest.mark.board_feature("console")
+def test_interactive_guest_shell(board, vmm):
+    """The VMM in the foreground of the board's console: keystrokes reach the guest (stdin →
+    PL011 receive) and its answers come back; the guest's exit powers it off (status 0)."""
+    vmm.check_binary()
+    args = guest_args(board, vcpus=1, cmdline="quiet refvmm.payload=shell", log="warn")
+    board.send(shlex.join([board.vmm_path] + args) + f" 2>{board.scratch_dir}/vmm-interactive.err;"
+               " echo REFVMM-VMM-EXIT=$?\n")
+    finished = False
+    try:
+        board.expect(r"refvmm-l2# ", timeout=180)
+        board.send("echo typed-$((40+2))\n")           # the echo of this line shows no "42"
+        board.expect(r"typed-42", timeout=30)
+        board.send("exit 3\n")
+        done = board.expect(r"REFVMM-L2-DONE rc=\d+", timeout=60)
+        status = board.expect(r"REFVMM-VMM-EXIT=\d+", timeout=60)
+        finished = True
+    finally:
+        if not finished:   # leave the guest shell so the board stays usable for other tests
+            board.send("\nexit\n")
+            try:
+                board.expect(r"REFVMM-VMM-EXIT=\d+", timeout=60)
+            except BoardTimeout:
+                pass
+    assert done.endswith("rc=3"), done
+    assert status.endswith("=0"), f"VMM exit status after guest poweroff: {status}"

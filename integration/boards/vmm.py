@@ -89,8 +89,11 @@ class VmmResult:
         return "\n".join(parts)
 
 
+MAX_FETCH = 256 * 1024  # bytes of console / log fetched from the board (the end is kept)
+
+
 def _fetch(board, path, timeout):
-    res = board.run(f"base64 {shlex.quote(path)}", timeout=timeout)
+    res = board.run(f"tail -c {MAX_FETCH} {shlex.quote(path)} | base64", timeout=timeout)
     if res.status != 0:
         raise BoardError(f"cannot read {path} on {board.name}: {res.stdout}")
     data = "".join(res.stdout.split())
