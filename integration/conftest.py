@@ -70,7 +70,8 @@ class BoardManager:
             except BoardUnavailable as exc:
                 self.outcome = ("skip", str(exc))
                 return self.get()
-            except FileNotFoundError as exc:
+            except Exception as exc:  # pylint: disable=broad-except
+                # FileNotFoundError: images missing ("run `make images`"); others: setup errors
                 self.outcome = ("fail", f"board '{name}' cannot start: {exc}")
                 return self.get()
             if name == "qemu-aarch64":
@@ -97,8 +98,11 @@ class BoardManager:
 
     def close(self):
         if self.board is not None:
-            self.board.power_off()
-            self.board = None
+            board, self.board = self.board, None
+            try:
+                board.power_off()
+            except Exception as exc:  # pylint: disable=broad-except
+                _report(self.config, f"[board] warning: powering off {board.name} failed: {exc!r}")
 
 
 def _report(config, msg):
@@ -114,8 +118,8 @@ def _report(config, msg):
         tr.write_line(msg)
 
 
-def pytest_unconfigure(config):
-    mgr = getattr(config, "_refvmm_boards", None)
+def pytest_sessionfinish(session):
+    mgr = getattr(session.config, "_refvmm_boards", None)
     if mgr is not None:
         mgr.close()
 
