@@ -476,6 +476,76 @@ static void test_free_after_success(void **state)
 	assert_string_equal(c->cfg.kernel_path, "Kern");
 }
 
+/* ---- virtio device options ------------------------------------------------------------ */
+
+static void test_block_repeatable(void **state)
+{
+	struct ctx *c = *state;
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--block", "path=/d/a.img,ro=on,id=disk-a",
+			"--block=path=/d/b.img");
+	assert_int_equal(c->cfg.nr_blocks, 2);
+	assert_string_equal(c->cfg.blocks[0].path, "/d/a.img");
+	assert_true(c->cfg.blocks[0].read_only);
+	assert_string_equal(c->cfg.blocks[0].serial, "disk-a");
+	assert_string_equal(c->cfg.blocks[1].path, "/d/b.img");
+	assert_false(c->cfg.blocks[1].read_only);
+	assert_null(c->cfg.blocks[1].serial);
+}
+
+static void test_block_errors(void **state)
+{
+	struct ctx *c = *state;
+	ASSERT_PARSE_ERROR(c, "path=FILE is required", "--kernel", "path=K", "--block", "ro=on");
+	ASSERT_PARSE_ERROR(c, "'maybe' is not on or off", "--kernel", "path=K", "--block",
+			   "path=a,ro=maybe");
+	ASSERT_PARSE_ERROR(c, "longer than 20", "--kernel", "path=K", "--block",
+			   "path=a,id=123456789012345678901");
+	ASSERT_PARSE_ERROR(c, "'a' is given twice", "--kernel", "path=K", "--block", "path=a",
+			   "--block", "path=a");
+	ASSERT_PARSE_ERROR(c, "unknown key 'size'", "--kernel", "path=K", "--block",
+			   "path=a,size=1");
+	ASSERT_PARSE_ERROR(c, "at most 8", "--kernel", "path=K", "--block", "path=1", "--block",
+			   "path=2", "--block", "path=3", "--block", "path=4", "--block", "path=5",
+			   "--block", "path=6", "--block", "path=7", "--block", "path=8", "--block",
+			   "path=9");
+}
+
+static void test_console_backends(void **state)
+{
+	struct ctx *c = *state;
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--console", "backend=pty");
+	assert_int_equal(c->cfg.console.backend, VMM_CONSOLE_PTY);
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--console", "backend=unix,path=/run/c.sock");
+	assert_int_equal(c->cfg.console.backend, VMM_CONSOLE_UNIX);
+	assert_string_equal(c->cfg.console.path, "/run/c.sock");
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--console", "backend=stdio");
+	assert_int_equal(c->cfg.console.backend, VMM_CONSOLE_STDIO);
+	ASSERT_PARSE_ERROR(c, "needs path=SOCKET", "--kernel", "path=K", "--console",
+			   "backend=unix");
+	ASSERT_PARSE_ERROR(c, "'tcp' is not stdio, pty or unix", "--kernel", "path=K",
+			   "--console", "backend=tcp");
+	ASSERT_PARSE_ERROR(c, "only for backend=unix", "--kernel", "path=K", "--console",
+			   "backend=pty,path=x");
+	ASSERT_PARSE_ERROR(c, "backend=stdio|pty|unix is required", "--kernel", "path=K",
+			   "--console", "path=x");
+}
+
+static void test_vsock_options(void **state)
+{
+	struct ctx *c = *state;
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--vsock", "cid=42,uds=/tmp/v.sock");
+	assert_true(c->cfg.vsock.enabled);
+	assert_int_equal(c->cfg.vsock.guest_cid, 42);
+	assert_string_equal(c->cfg.vsock.uds_path, "/tmp/v.sock");
+	ASSERT_PARSE_ERROR(c, "between 3 and", "--kernel", "path=K", "--vsock", "cid=2,uds=x");
+	ASSERT_PARSE_ERROR(c, "'abc' is not a number", "--kernel", "path=K", "--vsock",
+			   "cid=abc,uds=x");
+	ASSERT_PARSE_ERROR(c, "both cid=N and uds=PATH", "--kernel", "path=K", "--vsock",
+			   "cid=3");
+	ASSERT_PARSE_ERROR(c, "--vsock given twice", "--kernel", "path=K", "--vsock",
+			   "cid=3,uds=a", "--vsock", "cid=4,uds=b");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -508,6 +578,10 @@ int main(void)
 		T(test_err_buffer_handling),
 		T(test_free_after_error_no_leak),
 		T(test_free_after_success),
+		T(test_block_repeatable),
+		T(test_block_errors),
+		T(test_console_backends),
+		T(test_vsock_options),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -12,6 +12,33 @@
 #define VMM_MAX_MEM_MIB (64 * 1024)
 #define VMM_CMDLINE_MAX 2048
 
+#define VMM_MAX_BLOCKS 8
+#define VMM_BLOCK_ID_MAX 20 /* virtio-blk GET_ID length */
+
+struct vmm_block_config {
+	char *path; /* owned */
+	bool read_only;
+	char *serial; /* owned, may be NULL: GET_ID answers with the file name */
+};
+
+enum vmm_console_backend {
+	VMM_CONSOLE_NONE = 0, /* no virtio-console device */
+	VMM_CONSOLE_STDIO,    /* stdin/stdout (the PL011 then gets no input) */
+	VMM_CONSOLE_PTY,      /* a new pseudo terminal; its path is logged */
+	VMM_CONSOLE_UNIX,     /* a listening unix socket at path */
+};
+
+struct vmm_console_config {
+	enum vmm_console_backend backend;
+	char *path; /* owned; VMM_CONSOLE_UNIX only */
+};
+
+struct vmm_vsock_config {
+	bool enabled;
+	uint64_t guest_cid; /* >= 3 */
+	char *uds_path;     /* owned */
+};
+
 enum vmm_reset_action {
 	VMM_RESET_EXIT = 0, /* guest reset → VMM exits with VMM_EXIT_RESET */
 	VMM_RESET_REBOOT,   /* guest reset → VMM rebuilds the guest and boots it again */
@@ -27,6 +54,10 @@ struct vmm_config {
 	int log_level;     /* enum log_level */
 	enum vmm_reset_action on_reset;
 	unsigned int max_reboots; /* with VMM_RESET_REBOOT; 0 = unlimited */
+	struct vmm_block_config blocks[VMM_MAX_BLOCKS];
+	unsigned int nr_blocks;
+	struct vmm_console_config console;
+	struct vmm_vsock_config vsock;
 };
 
 /* Defaults: 256 MiB, 1 vCPU, log level info, on-reset exit. */

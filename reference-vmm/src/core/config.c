@@ -28,6 +28,19 @@ static const char usage_text[] =
 	"  --log level=L       error | warn | info | debug (default info)\n"
 	"  --on-reset ACTION   what a guest reset does: exit (default; exit status 3)\n"
 	"                      or reboot (boot the guest again)\n"
+	"  --block path=FILE,ro=on|off,id=STR\n"
+	"                      a virtio-blk disk on a raw image (repeatable, up to 8);\n"
+	"                      ro=on refuses guest writes; id is what the guest reads\n"
+	"                      as the serial (<= 20 bytes, default: the file name)\n"
+	"  --console backend=stdio|pty|unix,path=SOCKET\n"
+	"                      a virtio-console (guest hvc0): on stdio (takes stdin\n"
+	"                      from the PL011), a new pty (path logged), or a unix\n"
+	"                      socket the VMM listens on\n"
+	"  --vsock cid=N,uds=PATH\n"
+	"                      a virtio-vsock device with guest CID N (>= 3); host\n"
+	"                      side on unix sockets: connect to PATH and send\n"
+	"                      \"CONNECT <port>\\n\"; guest connections to host port P\n"
+	"                      go to PATH_P\n"
 	"  --dump-dtb FILE     write the guest device tree blob to FILE and exit\n"
 	"  --help              show this text\n"
 	"  --version           show the version\n"
@@ -55,6 +68,12 @@ void vmm_config_free(struct vmm_config *cfg)
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
 	free(cfg->dump_dtb_path);
+	for (unsigned int i = 0; i < cfg->nr_blocks; i++) {
+		free(cfg->blocks[i].path);
+		free(cfg->blocks[i].serial);
+	}
+	free(cfg->console.path);
+	free(cfg->vsock.uds_path);
 	vmm_config_init(cfg);
 }
 
@@ -239,10 +258,129 @@ static enum config_parse_result parse_log(struct vmm_config *cfg, struct kv *kv,
 	return CONFIG_PARSE_OK;
 }
 
-enum opt_id { OPT_KERNEL, OPT_MEMORY, OPT_VCPU, OPT_LOG, OPT_ON_RESET, OPT_DUMP_DTB, OPT_NR };
+static enum config_parse_result parse_onoff(const char *opt, const char *key, const char *v,
+					   bool *out, struct perr *e)
+{
+	if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+		*out = true;
+	else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		*out = false;
+	else
+		return fail(e, "%s: %s '%s' is not on or off", opt, key, v);
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_block(struct vmm_config *cfg, struct kv *kv, int n,
+					    struct perr *e)
+{
+	if (cfg->nr_blocks >= VMM_MAX_BLOCKS)
+		return fail(e, "--block: at most %d disks", VMM_MAX_BLOCKS);
+	struct vmm_block_config *b = &cfg->blocks[cfg->nr_blocks++];
+	for (int i = 0; i < n; i++) {
+		enum config_parse_result r;
+		if (strcmp(kv[i].key, "path") == 0) {
+			r = set_str(&b->path, kv[i].val, "--block", "path", e);
+		} else if (strcmp(kv[i].key, "ro") == 0) {
+			r = parse_onoff("--block", "ro", kv[i].val, &b->read_only, e);
+		} else if (strcmp(kv[i].key, "id") == 0) {
+			if (strlen(kv[i].val) > VMM_BLOCK_ID_MAX)
+				return fail(e, "--block: id '%s' is longer than %d bytes", kv[i].val,
+					    VMM_BLOCK_ID_MAX);
+			r = set_str(&b->serial, kv[i].val, "--block", "id", e);
+		} else {
+			return fail(e, "--block: unknown key '%s' (expected path, ro, id)", kv[i].key);
+		}
+		if (r != CONFIG_PARSE_OK)
+			return r;
+	}
+	if (!b->path)
+		return fail(e, "--block: path=FILE is required");
+	for (unsigned int i = 0; i + 1 < cfg->nr_blocks; i++)
+		if (strcmp(cfg->blocks[i].path, b->path) == 0)
+			return fail(e, "--block: '%s' is given twice", b->path);
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_console(struct vmm_config *cfg, struct kv *kv, int n,
+					      struct perr *e)
+{
+	struct vmm_console_config *c = &cfg->console;
+	for (int i = 0; i < n; i++) {
+		enum config_parse_result r = CONFIG_PARSE_OK;
+		if (strcmp(kv[i].key, "backend") == 0) {
+			if (strcmp(kv[i].val, "stdio") == 0)
+				c->backend = VMM_CONSOLE_STDIO;
+			else if (strcmp(kv[i].val, "pty") == 0)
+				c->backend = VMM_CONSOLE_PTY;
+			else if (strcmp(kv[i].val, "unix") == 0)
+				c->backend = VMM_CONSOLE_UNIX;
+			else
+				return fail(e, "--console: backend '%s' is not stdio, pty or unix",
+					    kv[i].val);
+		} else if (strcmp(kv[i].key, "path") == 0) {
+			r = set_str(&c->path, kv[i].val, "--console", "path", e);
+		} else {
+			return fail(e, "--console: unknown key '%s' (expected backend, path)",
+				    kv[i].key);
+		}
+		if (r != CONFIG_PARSE_OK)
+			return r;
+	}
+	if (c->backend == VMM_CONSOLE_NONE)
+		return fail(e, "--console: backend=stdio|pty|unix is required");
+	if (c->backend == VMM_CONSOLE_UNIX && !c->path)
+		return fail(e, "--console: backend=unix needs path=SOCKET");
+	if (c->backend != VMM_CONSOLE_UNIX && c->path)
+		return fail(e, "--console: path is only for backend=unix");
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_vsock(struct vmm_config *cfg, struct kv *kv, int n,
+					    struct perr *e)
+{
+	struct vmm_vsock_config *v = &cfg->vsock;
+	bool have_cid = false;
+	for (int i = 0; i < n; i++) {
+		enum config_parse_result r = CONFIG_PARSE_OK;
+		if (strcmp(kv[i].key, "cid") == 0) {
+			uint64_t cid;
+			if (parse_u64(kv[i].val, &cid) < 0)
+				return fail(e, "--vsock: cid '%s' is not a number", kv[i].val);
+			if (cid < 3 || cid > 0xffffffffULL - 1)
+				return fail(e, "--vsock: cid must be between 3 and 4294967294 (got %s)",
+					    kv[i].val);
+			v->guest_cid = cid;
+			have_cid = true;
+		} else if (strcmp(kv[i].key, "uds") == 0) {
+			r = set_str(&v->uds_path, kv[i].val, "--vsock", "uds", e);
+		} else {
+			return fail(e, "--vsock: unknown key '%s' (expected cid, uds)", kv[i].key);
+		}
+		if (r != CONFIG_PARSE_OK)
+			return r;
+	}
+	if (!have_cid || !v->uds_path)
+		return fail(e, "--vsock: both cid=N and uds=PATH are required");
+	v->enabled = true;
+	return CONFIG_PARSE_OK;
+}
+
+enum opt_id {
+	OPT_KERNEL,
+	OPT_MEMORY,
+	OPT_VCPU,
+	OPT_LOG,
+	OPT_ON_RESET,
+	OPT_DUMP_DTB,
+	OPT_BLOCK,
+	OPT_CONSOLE,
+	OPT_VSOCK,
+	OPT_NR
+};
 
 static const char *const opt_names[OPT_NR] = {
 	"--kernel", "--memory", "--vcpu", "--log", "--on-reset", "--dump-dtb",
+	"--block", "--console", "--vsock",
 };
 
 static enum config_parse_result apply(struct vmm_config *cfg, enum opt_id id, const char *value,
@@ -287,6 +425,15 @@ static enum config_parse_result apply(struct vmm_config *cfg, enum opt_id id, co
 		case OPT_LOG:
 			r = parse_log(cfg, kv, n, e);
 			break;
+		case OPT_BLOCK:
+			r = parse_block(cfg, kv, n, e);
+			break;
+		case OPT_CONSOLE:
+			r = parse_console(cfg, kv, n, e);
+			break;
+		case OPT_VSOCK:
+			r = parse_vsock(cfg, kv, n, e);
+			break;
 		default:
 			r = fail(e, "internal error: unhandled option %s", opt);
 			break;
@@ -322,7 +469,7 @@ enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc,
 		}
 		if (id < 0)
 			return fail(&e, "unknown option '%.*s' (see --help)", (int)namelen, arg);
-		if (seen[id])
+		if (seen[id] && id != OPT_BLOCK) /* --block is repeatable */
 			return fail(&e, "%s given twice", opt_names[id]);
 		seen[id] = true;
 
