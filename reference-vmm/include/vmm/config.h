@@ -78,6 +78,10 @@ enum config_parse_result {
 enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc, char *const argv[],
 					       char *err, size_t errlen);
 
+/* How many virtio devices cfg asks for; they are numbered in this order:
+ * blocks (in order given), console, vsock. */
+unsigned int vmm_config_nr_virtio(const struct vmm_config *cfg);
+
 /* The --help text, and the version string. */
 const char *vmm_config_usage(void);
 const char *vmm_version(void);

@@ -495,6 +495,11 @@ enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc,
 	return CONFIG_PARSE_OK;
 }
 
+unsigned int vmm_config_nr_virtio(const struct vmm_config *cfg)
+{
+	return cfg->nr_blocks + (cfg->console.backend != VMM_CONSOLE_NONE) + cfg->vsock.enabled;
+}
+
 const char *vmm_version(void)
 {
 	return VMM_VERSION;

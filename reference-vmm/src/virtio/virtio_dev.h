@@ -53,6 +53,9 @@ struct virtio_dev_ops {
 	void (*queue_notify)(void *dev, uint16_t q);
 	/* device reset by the driver (status 0): drop all in-flight state */
 	void (*reset)(void *dev);
+	/* the transport the device now lives on (NULL: unbound, e.g. at VM
+	 * teardown before the transport is freed). Called without the lock. */
+	void (*bind)(void *dev, struct virtio_transport *t);
 };
 
 /*

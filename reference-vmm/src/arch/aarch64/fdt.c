@@ -139,6 +139,27 @@ static int add_uart(void *fdt, char *path, size_t pathlen)
 	return r;
 }
 
+/* virtio-mmio transports; added last-first so the blob lists them in order
+ * (fdt_add_subnode prepends) and the guest enumerates vda, vdb, ... in order */
+static int add_virtio(void *fdt, const struct a64_fdt_params *p)
+{
+	for (int i = (int)p->nr_virtio - 1; i >= 0; i--) {
+		char name[40];
+		snprintf(name, sizeof(name), "virtio_mmio@%llx",
+			 (unsigned long long)p->virtio[i].base);
+		int n = add_node(fdt, 0, name);
+		if (n < 0)
+			return n;
+		int r = fdt_setprop_string(fdt, n, "compatible", "virtio,mmio");
+		r = r ? r : prop_reg(fdt, n, p->virtio[i].base, 0x200);
+		r = r ? r : prop_irq(fdt, n, GIC_SPI, p->virtio[i].spi, IRQ_LEVEL_HIGH);
+		r = r ? r : fdt_setprop(fdt, n, "dma-coherent", NULL, 0);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static int add_chosen(void *fdt, const struct a64_fdt_params *p, const char *stdout_path)
 {
 	int c = add_node(fdt, 0, "chosen");
@@ -156,7 +177,8 @@ static int add_chosen(void *fdt, const struct a64_fdt_params *p, const char *std
 int a64_fdt_build(void *buf, size_t bufsize, const struct a64_fdt_params *p)
 {
 	if (!p->nr_vcpus || p->nr_vcpus > VMM_MAX_VCPUS || !p->ram_size ||
-	    (p->initrd_end && p->initrd_end < p->initrd_start) || bufsize > INT32_MAX)
+	    (p->initrd_end && p->initrd_end < p->initrd_start) || bufsize > INT32_MAX ||
+	    p->nr_virtio > A64_MAX_VIRTIO)
 		return -EINVAL;
 	int r = fdt_create_empty_tree(buf, (int)bufsize);
 	if (r)
@@ -186,6 +208,7 @@ int a64_fdt_build(void *buf, size_t bufsize, const struct a64_fdt_params *p)
 	r = r ? r : add_cpus(buf, p);
 	r = r ? r : add_gic(buf, p);
 	r = r ? r : add_timer(buf);
+	r = r ? r : add_virtio(buf, p);
 	r = r ? r : add_uart(buf, stdout_path, sizeof(stdout_path));
 	r = r ? r : add_chosen(buf, p, stdout_path);
 	r = r ? r : fdt_pack(buf);

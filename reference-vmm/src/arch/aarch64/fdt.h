@@ -5,6 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define A64_MAX_VIRTIO 16
+
+struct a64_fdt_virtio {
+	uint64_t base; /* VIRTIO_MMIO window of 0x200 bytes */
+	unsigned int spi;
+};
+
 struct a64_fdt_params {
 	unsigned int nr_vcpus; /* 1..VMM_MAX_VCPUS */
 	uint64_t ram_base;
@@ -12,6 +19,8 @@ struct a64_fdt_params {
 	const char *cmdline; /* may be NULL */
 	uint64_t initrd_start; /* initrd_end == 0: no initrd */
 	uint64_t initrd_end;
+	unsigned int nr_virtio;
+	struct a64_fdt_virtio virtio[A64_MAX_VIRTIO];
 };
 
 /* MPIDR KVM gives vCPU `index` (Aff0 = low 4 bits, Aff1 = next 8, as GICv3 wants). */
