@@ -1,6 +1,7 @@
 /* Driver-side split virtqueue builder (see vq_builder.h): fake RAM, ring layout,
  * descriptor allocation, raw/malformed writes, avail publication, used read-back. */
 #include "vq_builder.h"
+#include "virtio/mmio.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -363,4 +364,62 @@ int vqb_attach(struct vqb *b, struct virtq *q, bool event_idx)
 {
 	vqb_fill_virtq(b, q, event_idx);
 	return virtq_enable(q);
+}
+
+/* --- virtio-mmio driver side --- */
+
+uint32_t vqb_mmio_read(struct virtio_transport *t, uint64_t off)
+{
+	uint8_t d[4];
+	virtio_mmio_bus_ops.read(t, off, d, 4);
+	return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
+}
+
+void vqb_mmio_write(struct virtio_transport *t, uint64_t off, uint32_t v)
+{
+	uint8_t d[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	virtio_mmio_bus_ops.write(t, off, d, 4);
+}
+
+uint32_t vqb_mmio_negotiate(struct virtio_transport *t, uint64_t features)
+{
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE;
+
+	vqb_mmio_write(t, VIRTIO_MMIO_STATUS, 0);
+	vqb_mmio_write(t, VIRTIO_MMIO_STATUS, st);
+	st |= VIRTIO_STATUS_DRIVER;
+	vqb_mmio_write(t, VIRTIO_MMIO_STATUS, st);
+	vqb_mmio_write(t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	uint64_t offered = vqb_mmio_read(t, VIRTIO_MMIO_DEVICE_FEATURES);
+	vqb_mmio_write(t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	offered |= (uint64_t)vqb_mmio_read(t, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	uint64_t acc = (features & offered) | (1ull << VIRTIO_F_VERSION_1);
+	vqb_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vqb_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)acc);
+	vqb_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vqb_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(acc >> 32));
+	vqb_mmio_write(t, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_FEATURES_OK);
+	return vqb_mmio_read(t, VIRTIO_MMIO_STATUS);
+}
+
+uint32_t vqb_mmio_setup_queue(struct virtio_transport *t, uint16_t qi, struct vqb *b)
+{
+	b->event_idx = t->driver_features & (1ull << VIRTIO_F_RING_EVENT_IDX);
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_SEL, qi);
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_NUM, b->size);
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)b->desc_gpa);
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(b->desc_gpa >> 32));
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)b->avail_gpa);
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(b->avail_gpa >> 32));
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)b->used_gpa);
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(b->used_gpa >> 32));
+	vqb_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, 1);
+	return vqb_mmio_read(t, VIRTIO_MMIO_QUEUE_READY);
+}
+
+uint32_t vqb_mmio_driver_ok(struct virtio_transport *t)
+{
+	uint32_t st = vqb_mmio_read(t, VIRTIO_MMIO_STATUS) & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	vqb_mmio_write(t, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	return vqb_mmio_read(t, VIRTIO_MMIO_STATUS);
 }

@@ -155,4 +155,24 @@ int vqb_get_used(struct vqb *b, uint32_t *id, uint32_t *len);
 void vqb_fill_virtq(struct vqb *b, struct virtq *q, bool event_idx);
 int vqb_attach(struct vqb *b, struct virtq *q, bool event_idx);
 
+/*
+ * Driver side of a virtio-mmio transport (virtio/mmio.h), for device tests
+ * that go through the transport. Accesses are 32-bit through
+ * virtio_mmio_bus_ops (so they take the transport lock: do not call them from
+ * a device callback).
+ */
+struct virtio_transport;
+uint32_t vqb_mmio_read(struct virtio_transport *t, uint64_t off);
+void vqb_mmio_write(struct virtio_transport *t, uint64_t off, uint32_t v);
+/* Status 0 (reset), ACKNOWLEDGE, DRIVER, read DeviceFeatures, write
+ * DriverFeatures = (features & offered) | VERSION_1, set FEATURES_OK.
+ * Returns the status read back (FEATURES_OK set if accepted). */
+uint32_t vqb_mmio_negotiate(struct virtio_transport *t, uint64_t features);
+/* QueueSel = qi, QueueNum = b->size, desc/driver/device = b's ring GPAs,
+ * QueueReady = 1; b->event_idx follows the negotiated features. Returns the
+ * QueueReady value read back (1 if the queue was accepted). */
+uint32_t vqb_mmio_setup_queue(struct virtio_transport *t, uint16_t qi, struct vqb *b);
+/* Status |= DRIVER_OK; returns the status read back. */
+uint32_t vqb_mmio_driver_ok(struct virtio_transport *t);
+
 #endif
