@@ -40,6 +40,10 @@ A64_VMM := $(A64_DIR)/vmm
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
+# objects only reached through pattern rules: keep them (make would delete them as
+# intermediates, forcing rebuilds and racing concurrent builds)
+.SECONDARY: $(HOST_LIB_OBJS) $(HOST_TEST_OBJS) $(A64_OBJS)
+
 .PHONY: all deps host aarch64 unit images test run fuzz fuzz-build bench coverage clean help
 all: host aarch64
 
