@@ -18,14 +18,16 @@
  *    can only be added: a write that clears a latched bit is ignored, and the
  *    driver cannot set NEEDS_RESET itself. FEATURES_OK is refused (not latched)
  *    if the driver accepted a feature not offered or not VERSION_1. DRIVER_OK
- *    without FEATURES_OK is not latched. DRIVER_OK calls ops->activate; an
- *    error there → NEEDS_RESET. After a successful activate, every ready queue
+ *    without FEATURES_OK is not latched. DRIVER_OK calls ops->activate (not
+ *    while NEEDS_RESET is set: the bit is latched, the device stays inactive);
+ *    an error there → NEEDS_RESET. After a successful activate, every ready queue
  *    that already has available buffers gets one ops->queue_notify (the
  *    driver may have kicked it before DRIVER_OK; such kicks are ignored).
  *  - DriverFeatures writes after FEATURES_OK are ignored.
  *  - Queue registers (QueueNum, addresses, QueueReady=1) are writable only
  *    while the selected queue is not ready and QueueSel < num_queues; other
- *    writes are ignored. QueueReady=1 before FEATURES_OK is ignored (the ring
+ *    writes are ignored. QueueReady bit 0 is what counts (2 reads as 0).
+ *    QueueReady=1 before FEATURES_OK is ignored (the ring
  *    format depends on EVENT_IDX). QueueReady=1 validates the queue: QueueNum
  *    0 or > QueueNumMax, or any virtq_enable error → NEEDS_RESET. QueueReady=0
  *    stops the queue (its registers are kept).
@@ -188,7 +190,7 @@ static void status_write(struct virtio_transport *t, uint32_t v)
 		added &= ~(uint32_t)VIRTIO_STATUS_DRIVER_OK;
 	}
 	t->status |= added;
-	if (added & VIRTIO_STATUS_DRIVER_OK)
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && !t->needs_reset)
 		activate(t);
 }
 

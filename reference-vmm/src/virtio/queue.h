@@ -158,8 +158,10 @@ int virtq_enable(struct virtq *q);
  */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
-/* Return a chain with `written` bytes written into its writable buffers.
- * Publishes the used element then the used idx (release ordering).
+/* Return a chain with `written` bytes written into its writable buffers
+ * (not checked against the chain: keep it <= chain.writable_len). Chains may be
+ * pushed in any order. Publishes the used element then the used idx (release
+ * ordering).
  * -VIRTQ_ERR_USED_ID if head was not popped or was already pushed;
  * -VIRTQ_ERR_NOT_READY if the queue is not ready. */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written);
