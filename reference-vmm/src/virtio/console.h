@@ -35,7 +35,8 @@ struct virtio_console_config {
 	enum virtio_console_backend backend;
 	/* stdio: host input (-1: none) and output (-1: discard). Not owned: never
 	 * closed and their flags are never changed (output to a pipe or tty goes
-	 * through a separate non-blocking open file description). */
+	 * through a separate non-blocking open file description). Output to a
+	 * pipe whose reader left raises SIGPIPE: the front end ignores it. */
 	int in_fd;
 	int out_fd;
 	bool raw_tty; /* stdio: a TTY in_fd is put into raw mode (ISIG kept) until free */
@@ -81,6 +82,7 @@ int virtio_console_fd(const struct virtio_console *c);
 /* Handle pending backend events now (what the loop callback does). Takes the
  * transport lock; do not hold it. */
 void virtio_console_poll(struct virtio_console *c);
+/* Takes the transport lock like poll: do not hold it. */
 void virtio_console_get_stats(struct virtio_console *c, struct virtio_console_stats *st);
 
 #endif

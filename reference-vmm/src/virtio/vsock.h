@@ -104,6 +104,7 @@ int virtio_vsock_fd(const struct virtio_vsock *vs);
 /* Handle pending host-side events now (what the loop callback does). Takes
  * the transport lock; do not hold it. */
 void virtio_vsock_poll(struct virtio_vsock *vs);
+/* Takes the transport lock like poll: do not hold it. */
 void virtio_vsock_get_stats(struct virtio_vsock *vs, struct virtio_vsock_stats *st);
 
 #endif
