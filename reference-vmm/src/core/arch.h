@@ -38,6 +38,9 @@ int arch_vm_finalize(struct vmm *vmm, char *err, size_t errlen);
 /* Release what arch_vm_init/finalize created (safe on partial init). */
 void arch_vm_teardown(struct vmm *vmm);
 
+/* Where virtio device i lives: MMIO base and the irq number for vmm_set_irq. */
+void arch_virtio_slot(unsigned int i, uint64_t *base, unsigned int *irq);
+
 /* Host → guest console bytes (returns bytes accepted) and free room. */
 size_t arch_console_rx(struct vmm *vmm, const uint8_t *buf, size_t len);
 size_t arch_console_room(struct vmm *vmm);

@@ -65,6 +65,7 @@ void vmm_request_stop(struct vmm *vmm)
 /* Everything that exists per boot: KVM VM, RAM, vCPUs, devices. */
 static void vm_teardown(struct vmm *vmm)
 {
+	virtio_slots_teardown(vmm); /* event loop is stopped: no backend callback runs */
 	arch_vm_teardown(vmm);
 	for (unsigned int i = 0; i < vmm->nr_vcpus; i++) {
 		struct vcpu *v = &vmm->vcpus[i];
@@ -208,6 +209,14 @@ static struct vmm *vmm_alloc(const struct vmm_config *cfg, const struct sys *sys
 	pthread_mutex_init(&vmm->lock, NULL);
 	pthread_cond_init(&vmm->cond, NULL);
 	console_init(&vmm->console, STDIN_FILENO, STDOUT_FILENO, &vmm->log);
+	if (event_loop_init(&vmm->loop) < 0) {
+		console_destroy(&vmm->console);
+		pthread_cond_destroy(&vmm->cond);
+		pthread_mutex_destroy(&vmm->lock);
+		free(vmm);
+		return NULL;
+	}
+	vmm->loop_ready = true;
 	return vmm;
 }
 
@@ -225,6 +234,8 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys 
 	}
 	/* input validation first: a bad file never opens /dev/kvm */
 	int r = arch_prepare_boot(cfg, vmm->boot, err, errlen);
+	if (!r)
+		r = vmm_devices_create(vmm, err, errlen);
 	if (!r)
 		r = check_kvm(vmm, err, errlen);
 	if (!r)
@@ -328,7 +339,14 @@ int vmm_run(struct vmm *vmm)
 
 	int code;
 	for (;;) {
+		r = event_loop_start(&vmm->loop);
+		if (r < 0) {
+			log_err(&vmm->log, "cannot start the event loop: %s", strerror(-r));
+			code = VMM_EXIT_FAILURE;
+			break;
+		}
 		code = run_once(vmm, &stop_signals);
+		event_loop_stop(&vmm->loop);
 		if (code != VMM_EXIT_RESET || vmm->cfg->on_reset != VMM_RESET_REBOOT)
 			break;
 		if (vmm->cfg->max_reboots && vmm->reboots >= vmm->cfg->max_reboots) {
@@ -361,7 +379,12 @@ void vmm_destroy(struct vmm *vmm)
 	if (!vmm)
 		return;
 	console_destroy(&vmm->console);
+	if (vmm->loop_ready)
+		event_loop_stop(&vmm->loop);
 	vm_teardown(vmm);
+	virtio_slots_free(vmm);
+	if (vmm->loop_ready)
+		event_loop_destroy(&vmm->loop);
 	if (vmm->kvm_fd >= 0)
 		sys_close(&vmm->sys, vmm->kvm_fd);
 	arch_boot_free(vmm->boot);

@@ -5,8 +5,10 @@
 
 #include "core/bus.h"
 #include "core/console.h"
+#include "core/event_loop.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
+#include "core/virtio_slots.h"
 #include "sys/sys.h"
 #include "vmm/config.h"
 #include "vmm/vmm.h"
@@ -44,6 +46,10 @@ struct vmm {
 	unsigned int nr_vcpus;
 
 	struct console console;
+	struct event_loop loop; /* backends and ioeventfd kicks */
+	bool loop_ready;
+	struct virtio_slot virtio[VMM_MAX_VIRTIO];
+	unsigned int nr_virtio;
 	struct arch_boot *boot; /* prepared once, reused across reboots */
 	struct arch_vm *arch;   /* arch backend state */
 
@@ -58,6 +64,10 @@ struct vmm {
 
 /* Record why the VM stops (first caller wins) and kick every vCPU out of KVM_RUN. */
 void vmm_report_exit(struct vmm *vmm, int code, const char *why);
+
+/* Create the device backends the config asks for (core/devices.c); bad input
+ * (missing disk, socket path in use) → -EINVAL with err naming it. */
+int vmm_devices_create(struct vmm *vmm, char *err, size_t errlen);
 
 /* Interrupt line helper for devices: the arch maps `irq` onto its irqchip. */
 int vmm_set_irq(void *vmm_ptr, unsigned int irq, int level);

@@ -57,6 +57,12 @@ uint64_t arch_ram_base(void)
 	return A64_RAM_BASE;
 }
 
+void arch_virtio_slot(unsigned int i, uint64_t *base, unsigned int *irq)
+{
+	*base = A64_VIRTIO_MMIO_BASE + i * A64_VIRTIO_MMIO_STRIDE;
+	*irq = A64_VIRTIO_SPI_BASE + i;
+}
+
 struct arch_boot *arch_boot_new(void)
 {
 	return calloc(1, sizeof(struct arch_boot));
@@ -131,7 +137,13 @@ int arch_prepare_boot(const struct vmm_config *cfg, struct arch_boot *boot, char
 		.cmdline = cfg->cmdline,
 		.initrd_start = boot->plan.initrd_gpa,
 		.initrd_end = boot->initrd_size ? boot->plan.initrd_gpa + boot->initrd_size : 0,
+		.nr_virtio = vmm_config_nr_virtio(cfg),
 	};
+	for (unsigned int i = 0; i < fp.nr_virtio && i < A64_MAX_VIRTIO; i++) {
+		unsigned int spi;
+		arch_virtio_slot(i, &fp.virtio[i].base, &spi);
+		fp.virtio[i].spi = spi;
+	}
 	r = a64_fdt_build(boot->dtb, sizeof(boot->dtb), &fp);
 	if (r < 0)
 		return fail(err, errlen, -EINVAL, "cannot build the device tree: %s", strerror(-r));
@@ -275,6 +287,9 @@ int arch_vm_finalize(struct vmm *vmm, char *err, size_t errlen)
 				 &boot_timer_bus_ops, &a->btimer, "boot-timer");
 	if (r < 0)
 		return fail(err, errlen, r, "cannot register devices: %s", strerror(-r));
+	r = virtio_slots_boot(vmm, err, errlen);
+	if (r < 0)
+		return r;
 
 	const struct arch_boot *b = vmm->boot;
 	r = load_file(vmm, "kernel", b->kernel_path, b->plan.kernel_gpa, b->img.file_size, err,
