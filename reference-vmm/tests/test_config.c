@@ -546,6 +546,48 @@ static void test_vsock_options(void **state)
 			   "cid=3,uds=a", "--vsock", "cid=4,uds=b");
 }
 
+static void test_passthrough_options(void **state)
+{
+	struct ctx *c = *state;
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--passthrough",
+			"sysfs=/sys/bus/amba/devices/9030000.pl061,addr=identity,irq=0:7",
+			"--passthrough", "sysfs=/sys/bus/platform/devices/x,addr=0x0c000000,dtb=f.dtb");
+	assert_int_equal(c->cfg.nr_passthrough, 2);
+	assert_string_equal(c->cfg.passthrough[0].sysfs, "/sys/bus/amba/devices/9030000.pl061");
+	assert_int_equal(c->cfg.passthrough[0].placement, VMM_PT_IDENTITY);
+	assert_int_equal(c->cfg.passthrough[0].nr_irq_map, 1);
+	assert_int_equal(c->cfg.passthrough[0].irq_map[0].index, 0);
+	assert_int_equal(c->cfg.passthrough[0].irq_map[0].spi, 7);
+	assert_int_equal(c->cfg.passthrough[1].placement, VMM_PT_FIXED);
+	assert_int_equal(c->cfg.passthrough[1].addr, 0x0c000000);
+	assert_string_equal(c->cfg.passthrough[1].dtb, "f.dtb");
+	ASSERT_PARSE_OK(c, "--kernel", "path=K", "--passthrough", "sysfs=a,irq=0:40/1:41");
+	assert_int_equal(c->cfg.passthrough[0].nr_irq_map, 2);
+	assert_int_equal(c->cfg.passthrough[0].irq_map[1].spi, 41);
+	assert_int_equal(c->cfg.passthrough[0].placement, VMM_PT_ALLOC);
+}
+
+static void test_passthrough_errors(void **state)
+{
+	struct ctx *c = *state;
+	ASSERT_PARSE_ERROR(c, "sysfs=PATH is required", "--kernel", "path=K", "--passthrough",
+			   "addr=identity");
+	ASSERT_PARSE_ERROR(c, "not 4 KiB aligned", "--kernel", "path=K", "--passthrough",
+			   "sysfs=a,addr=0x1001");
+	ASSERT_PARSE_ERROR(c, "'nowhere' is not identity or a number", "--kernel", "path=K",
+			   "--passthrough", "sysfs=a,addr=nowhere");
+	ASSERT_PARSE_ERROR(c, "is not IDX:SPI", "--kernel", "path=K", "--passthrough",
+			   "sysfs=a,irq=7");
+	ASSERT_PARSE_ERROR(c, "mapped twice", "--kernel", "path=K", "--passthrough",
+			   "sysfs=a,irq=0:1/0:2");
+	ASSERT_PARSE_ERROR(c, "out of range", "--kernel", "path=K", "--passthrough",
+			   "sysfs=a,irq=0:5000");
+	ASSERT_PARSE_ERROR(c, "'a' is given twice", "--kernel", "path=K", "--passthrough",
+			   "sysfs=a", "--passthrough", "sysfs=a");
+	ASSERT_PARSE_ERROR(c, "unknown key 'iommu'", "--kernel", "path=K", "--passthrough",
+			   "sysfs=a,iommu=on");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -582,6 +624,8 @@ int main(void)
 		T(test_block_errors),
 		T(test_console_backends),
 		T(test_vsock_options),
+		T(test_passthrough_options),
+		T(test_passthrough_errors),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -39,6 +39,27 @@ struct vmm_vsock_config {
 	char *uds_path;     /* owned */
 };
 
+#define VMM_MAX_PASSTHROUGH 4
+#define VMM_PT_MAX_IRQS 8
+
+enum vmm_pt_placement {
+	VMM_PT_ALLOC = 0,  /* guest address allocated from the platform-bus window */
+	VMM_PT_IDENTITY,   /* guest address = host physical address (Orin DTs expect it) */
+	VMM_PT_FIXED,      /* guest address given by the user */
+};
+
+struct vmm_passthrough_config {
+	char *sysfs; /* owned: /sys/bus/{platform,amba}/devices/NAME */
+	enum vmm_pt_placement placement;
+	uint64_t addr; /* VMM_PT_FIXED: guest address of the first region */
+	char *dtb;     /* owned, may be NULL: DT fragment used instead of the generated node */
+	unsigned int nr_irq_map;
+	struct {
+		uint32_t index; /* VFIO IRQ index of the device */
+		uint32_t spi;   /* guest SPI (0-based, INTID - 32) */
+	} irq_map[VMM_PT_MAX_IRQS];
+};
+
 enum vmm_reset_action {
 	VMM_RESET_EXIT = 0, /* guest reset → VMM exits with VMM_EXIT_RESET */
 	VMM_RESET_REBOOT,   /* guest reset → VMM rebuilds the guest and boots it again */
@@ -58,6 +79,8 @@ struct vmm_config {
 	unsigned int nr_blocks;
 	struct vmm_console_config console;
 	struct vmm_vsock_config vsock;
+	struct vmm_passthrough_config passthrough[VMM_MAX_PASSTHROUGH];
+	unsigned int nr_passthrough;
 };
 
 /* Defaults: 256 MiB, 1 vCPU, log level info, on-reset exit. */

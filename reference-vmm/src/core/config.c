@@ -41,6 +41,13 @@ static const char usage_text[] =
 	"                      side on unix sockets: connect to PATH and send\n"
 	"                      \"CONNECT <port>\\n\"; guest connections to host port P\n"
 	"                      go to PATH_P\n"
+	"  --passthrough sysfs=PATH,addr=identity|ADDR,irq=IDX:SPI[/IDX:SPI...],dtb=FILE\n"
+	"                      pass a platform/AMBA device bound to vfio-platform or\n"
+	"                      vfio-amba to the guest (repeatable, up to 4). addr:\n"
+	"                      identity = host physical address; default: allocated.\n"
+	"                      irq: VFIO IRQ index to guest SPI; default: allocated.\n"
+	"                      dtb: a DT fragment to use instead of the node generated\n"
+	"                      from the host DT (see docs/passthrough.md)\n"
 	"  --dump-dtb FILE     write the guest device tree blob to FILE and exit\n"
 	"  --help              show this text\n"
 	"  --version           show the version\n"
@@ -74,6 +81,10 @@ void vmm_config_free(struct vmm_config *cfg)
 	}
 	free(cfg->console.path);
 	free(cfg->vsock.uds_path);
+	for (unsigned int i = 0; i < cfg->nr_passthrough; i++) {
+		free(cfg->passthrough[i].sysfs);
+		free(cfg->passthrough[i].dtb);
+	}
 	vmm_config_init(cfg);
 }
 
@@ -365,6 +376,83 @@ static enum config_parse_result parse_vsock(struct vmm_config *cfg, struct kv *k
 	return CONFIG_PARSE_OK;
 }
 
+/* "0:40/1:41" → irq map entries */
+static enum config_parse_result parse_irq_map(struct vmm_passthrough_config *p, const char *v,
+					      struct perr *e)
+{
+	const char *s = v;
+	while (*s) {
+		if (p->nr_irq_map >= VMM_PT_MAX_IRQS)
+			return fail(e, "--passthrough: at most %d irq mappings", VMM_PT_MAX_IRQS);
+		char *end;
+		if (!isdigit((unsigned char)*s))
+			return fail(e, "--passthrough: irq '%s' is not IDX:SPI[/IDX:SPI...]", v);
+		unsigned long idx = strtoul(s, &end, 10);
+		if (*end != ':' || !isdigit((unsigned char)end[1]))
+			return fail(e, "--passthrough: irq '%s' is not IDX:SPI[/IDX:SPI...]", v);
+		unsigned long spi = strtoul(end + 1, &end, 10);
+		if (*end && *end != '/')
+			return fail(e, "--passthrough: irq '%s' is not IDX:SPI[/IDX:SPI...]", v);
+		if (idx > 255 || spi > 987)
+			return fail(e, "--passthrough: irq mapping %lu:%lu is out of range (SPI 0..987)",
+				    idx, spi);
+		for (unsigned int i = 0; i < p->nr_irq_map; i++)
+			if (p->irq_map[i].index == idx)
+				return fail(e, "--passthrough: irq index %lu is mapped twice", idx);
+		p->irq_map[p->nr_irq_map].index = (uint32_t)idx;
+		p->irq_map[p->nr_irq_map].spi = (uint32_t)spi;
+		p->nr_irq_map++;
+		s = *end ? end + 1 : end;
+	}
+	return CONFIG_PARSE_OK;
+}
+
+static enum config_parse_result parse_passthrough(struct vmm_config *cfg, struct kv *kv, int n,
+						  struct perr *e)
+{
+	if (cfg->nr_passthrough >= VMM_MAX_PASSTHROUGH)
+		return fail(e, "--passthrough: at most %d devices", VMM_MAX_PASSTHROUGH);
+	struct vmm_passthrough_config *p = &cfg->passthrough[cfg->nr_passthrough++];
+	for (int i = 0; i < n; i++) {
+		enum config_parse_result r = CONFIG_PARSE_OK;
+		const char *v = kv[i].val;
+		if (strcmp(kv[i].key, "sysfs") == 0) {
+			r = set_str(&p->sysfs, v, "--passthrough", "sysfs", e);
+		} else if (strcmp(kv[i].key, "addr") == 0) {
+			if (strcmp(v, "identity") == 0) {
+				p->placement = VMM_PT_IDENTITY;
+			} else {
+				uint64_t a;
+				if (parse_u64(v, &a) < 0)
+					return fail(e,
+						    "--passthrough: addr '%s' is not identity or a number",
+						    v);
+				if (a & 0xfff)
+					return fail(e,
+						    "--passthrough: addr 0x%llx is not 4 KiB aligned",
+						    (unsigned long long)a);
+				p->placement = VMM_PT_FIXED;
+				p->addr = a;
+			}
+		} else if (strcmp(kv[i].key, "irq") == 0) {
+			r = parse_irq_map(p, v, e);
+		} else if (strcmp(kv[i].key, "dtb") == 0) {
+			r = set_str(&p->dtb, v, "--passthrough", "dtb", e);
+		} else {
+			return fail(e, "--passthrough: unknown key '%s' (expected sysfs, addr, irq, dtb)",
+				    kv[i].key);
+		}
+		if (r != CONFIG_PARSE_OK)
+			return r;
+	}
+	if (!p->sysfs)
+		return fail(e, "--passthrough: sysfs=PATH is required");
+	for (unsigned int i = 0; i + 1 < cfg->nr_passthrough; i++)
+		if (strcmp(cfg->passthrough[i].sysfs, p->sysfs) == 0)
+			return fail(e, "--passthrough: '%s' is given twice", p->sysfs);
+	return CONFIG_PARSE_OK;
+}
+
 enum opt_id {
 	OPT_KERNEL,
 	OPT_MEMORY,
@@ -375,12 +463,13 @@ enum opt_id {
 	OPT_BLOCK,
 	OPT_CONSOLE,
 	OPT_VSOCK,
+	OPT_PASSTHROUGH,
 	OPT_NR
 };
 
 static const char *const opt_names[OPT_NR] = {
 	"--kernel", "--memory", "--vcpu", "--log", "--on-reset", "--dump-dtb",
-	"--block", "--console", "--vsock",
+	"--block", "--console", "--vsock", "--passthrough",
 };
 
 static enum config_parse_result apply(struct vmm_config *cfg, enum opt_id id, const char *value,
@@ -434,6 +523,9 @@ static enum config_parse_result apply(struct vmm_config *cfg, enum opt_id id, co
 		case OPT_VSOCK:
 			r = parse_vsock(cfg, kv, n, e);
 			break;
+		case OPT_PASSTHROUGH:
+			r = parse_passthrough(cfg, kv, n, e);
+			break;
 		default:
 			r = fail(e, "internal error: unhandled option %s", opt);
 			break;
@@ -469,7 +561,7 @@ enum config_parse_result vmm_config_parse_args(struct vmm_config *cfg, int argc,
 		}
 		if (id < 0)
 			return fail(&e, "unknown option '%.*s' (see --help)", (int)namelen, arg);
-		if (seen[id] && id != OPT_BLOCK) /* --block is repeatable */
+		if (seen[id] && id != OPT_BLOCK && id != OPT_PASSTHROUGH) /* repeatable */
 			return fail(&e, "%s given twice", opt_names[id]);
 		seen[id] = true;
 
