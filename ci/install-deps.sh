@@ -9,6 +9,7 @@ pkgs=(
 	clang llvm libclang-rt-14-dev                          # fuzzing (libFuzzer) and coverage
 	qemu-system-arm qemu-system-x86                        # emulated boards
 	cpio xz-utils zstd kmod file ca-certificates           # image building
+	patch                                                  # images/vfio: out-of-tree VFIO modules
 	python3 python3-pytest python3-labgrid                 # integration suite
 )
 missing=()

@@ -4,6 +4,8 @@
 #   l2-initramfs.cpio            guest initramfs: busybox, /init, payloads, virtio/vsock/ext4 modules
 #   board-base.cpio              board initramfs: busybox, /init, /guest/Image, /guest/initramfs.cpio
 #   board.cpio                   board-base.cpio + a small cpio holding /usr/bin/vmm
+#   vfio-modules/                VFIO modules + refvmm-vfio-bind for passthrough tests, in the
+#                                board as /lib/modules/vfio/*.ko, /usr/bin/refvmm-vfio-bind
 # Each output has OUTPUT.inputs next to it (hashes of scripts, package versions); an output
 # is rebuilt only when that changes. Downloads are cached by ci/fetch-debs.sh.
 # Environment: REFVMM_IMAGES_OUT (output dir), REFVMM_VMM (aarch64 VMM binary).
@@ -19,7 +21,7 @@ mkcpio=("/usr/bin/python3" "$here/mkcpio.py")
 KERNEL_PKG_PATTERN='linux-image-6.1.0-*-arm64'
 # Guest modules wanted (plus their dependencies); those built into this kernel are skipped.
 L2_MODULES="virtio_mmio virtio_blk virtio_console vsock vmw_vsock_virtio_transport_common
-vmw_vsock_virtio_transport ext4 jbd2 mbcache crc16 crc32c_generic"
+vmw_vsock_virtio_transport ext4 jbd2 mbcache crc16 crc32c_generic gpio_keys evdev"
 
 log() { echo "images: $*"; }
 die() { echo "images: error: $*" >&2; exit 1; }
@@ -69,6 +71,10 @@ else
 	mark_built "$out/Image" "$key"
 fi
 kversion=$(cat "$out/KERNEL_VERSION")
+
+# ---------------------------------------------------------------- VFIO modules (board)
+"$here/vfio/build-modules.sh" "$out" "$kpkg"
+vfio_sum=$(cd "$out/vfio-modules" && cat ./* | sha256sum | cut -d' ' -f1)
 
 # populate_busybox DIR: busybox with one symlink per applet (names read from the binary)
 populate_busybox() {
@@ -158,6 +164,7 @@ fi
 board_hash=$(hash_files board/init)
 l2_sum=$(sha256sum "$out/l2-initramfs.cpio" | cut -d' ' -f1)
 key="board $kpkg $kver_pkg busybox $bbver $common_hash $board_hash l2 $l2_sum"
+key="$key vfio $vfio_sum"
 if up_to_date "$out/board-base.cpio" "$key"; then
 	log "board-base up to date"
 else
@@ -168,6 +175,9 @@ else
 	populate_busybox "$st"
 	cp "$here/board/init" "$st/init"
 	chmod 0755 "$st/init"
+	mkdir -p "$st/lib/modules/vfio"
+	cp "$out"/vfio-modules/*.ko "$st/lib/modules/vfio/"
+	install -m 0755 "$out/vfio-modules/refvmm-vfio-bind" "$st/usr/bin/refvmm-vfio-bind"
 	cp "$out/Image" "$st/guest/Image"
 	cp "$out/l2-initramfs.cpio" "$st/guest/initramfs.cpio"
 	chmod 0644 "$st/guest/Image" "$st/guest/initramfs.cpio"
