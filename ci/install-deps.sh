@@ -8,7 +8,7 @@ pkgs=(
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross           # cross build of the aarch64 VMM
 	clang llvm libclang-rt-14-dev                          # fuzzing (libFuzzer) and coverage
 	qemu-system-arm qemu-system-x86                        # emulated boards
-	cpio xz-utils zstd kmod file ca-certificates           # image building
+	cpio xz-utils zstd kmod file ca-certificates e2fsprogs # image building (e2fsprogs: ext4 test disk)
 	patch                                                  # images/vfio: out-of-tree VFIO modules
 	python3 python3-pytest python3-labgrid                 # integration suite
 )

@@ -6,6 +6,9 @@
 #   board.cpio                   board-base.cpio + a small cpio holding /usr/bin/vmm
 #   vfio-modules/                VFIO modules + refvmm-vfio-bind for passthrough tests, in the
 #                                board as /lib/modules/vfio/*.ko, /usr/bin/refvmm-vfio-bind
+# The virtio tests' helpers (integration/tools/build.sh, cached in work/tools) go into both
+# initramfs: /usr/bin/refvmm-tool (guest and board) and, on the board, the ext4 test disk
+# /usr/share/refvmm/virtio-disk.ext4.gz with its manifest virtio-disk.sha256.
 # Each output has OUTPUT.inputs next to it (hashes of scripts, package versions); an output
 # is rebuilt only when that changes. Downloads are cached by ci/fetch-debs.sh.
 # Environment: REFVMM_IMAGES_OUT (output dir), REFVMM_VMM (aarch64 VMM binary).
@@ -53,6 +56,12 @@ busybox=$debs/busybox-static/bin/busybox
 log "kernel package $kpkg $kver_pkg, busybox-static $bbver"
 
 common_hash=$(hash_files build.sh mkcpio.py)
+
+# ---------------------------------------------------------------- test tools and disk
+"$root/integration/tools/build.sh" "$work/tools" | sed 's/^/images: /'
+tool=$work/tools/refvmm-tool
+tool_sum=$(sha256sum "$tool" | cut -d' ' -f1)
+disk_sum=$(cd "$work/tools" && cat virtio-disk.ext4.gz virtio-disk.sha256 virtio-disk.size | sha256sum | cut -d' ' -f1)
 
 # ---------------------------------------------------------------- kernel
 key="kernel $kpkg $kver_pkg $common_hash"
@@ -110,7 +119,7 @@ populate_busybox() {
 
 # ---------------------------------------------------------------- L2 initramfs
 l2_hash=$(hash_files l2/init l2/payloads/*)
-key="l2 $kpkg $kver_pkg busybox $bbver $common_hash $l2_hash"
+key="l2 $kpkg $kver_pkg busybox $bbver $common_hash $l2_hash tool $tool_sum"
 if up_to_date "$out/l2-initramfs.cpio" "$key"; then
 	log "l2-initramfs up to date"
 else
@@ -123,6 +132,7 @@ else
 	mkdir -p "$st/payloads"
 	cp "$here"/l2/payloads/* "$st/payloads/"
 	chmod 0755 "$st/init" "$st"/payloads/*
+	install -m 0755 "$tool" "$st/usr/bin/refvmm-tool"
 	# kernel modules: wanted list plus dependency closure (modinfo depends), then depmod
 	msrc=$kdir/lib/modules/$kversion
 	mdst=$st/lib/modules/$kversion
@@ -163,7 +173,7 @@ fi
 # ---------------------------------------------------------------- board base
 board_hash=$(hash_files board/init)
 l2_sum=$(sha256sum "$out/l2-initramfs.cpio" | cut -d' ' -f1)
-key="board $kpkg $kver_pkg busybox $bbver $common_hash $board_hash l2 $l2_sum"
+key="board $kpkg $kver_pkg busybox $bbver $common_hash $board_hash l2 $l2_sum tool $tool_sum disk $disk_sum"
 key="$key vfio $vfio_sum"
 if up_to_date "$out/board-base.cpio" "$key"; then
 	log "board-base up to date"
@@ -181,6 +191,10 @@ else
 	cp "$out/Image" "$st/guest/Image"
 	cp "$out/l2-initramfs.cpio" "$st/guest/initramfs.cpio"
 	chmod 0644 "$st/guest/Image" "$st/guest/initramfs.cpio"
+	install -m 0755 "$tool" "$st/usr/bin/refvmm-tool"
+	mkdir -p "$st/usr/share/refvmm"
+	install -m 0644 "$work/tools/virtio-disk.ext4.gz" "$work/tools/virtio-disk.sha256" \
+		"$work/tools/virtio-disk.size" "$st/usr/share/refvmm/"
 	"${mkcpio[@]}" "$out/board-base.cpio" --dir "$st" --node c:0600:5:1:/dev/console --node c:0666:1:3:/dev/null
 	rm -rf "$st"
 	mark_built "$out/board-base.cpio" "$key"

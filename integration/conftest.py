@@ -5,7 +5,6 @@ Options: --board qemu-aarch64|orin|host-kvm (default qemu-aarch64, or $REFVMM_BO
 the hardware for --board orin. Tests declare what they need with
 @pytest.mark.board_feature("guest-boot", ...): a board without it skips them with the reason.
 """
-import base64
 import datetime
 import hashlib
 import importlib.util
@@ -197,12 +196,9 @@ class VmmRunner:
         executable /payload (run by the L2 /init when no refvmm.payload= is given). Returns
         the initramfs path on the board."""
         cpio = _payload_cpio(script)
-        blob = base64.b64encode(cpio).decode()
         part = f"{self.board.scratch_dir}/{name}.cpio"
         out = f"{self.board.scratch_dir}/initramfs-{name}.cpio"
-        self.board.run_check(f": > {part}")
-        for i in range(0, len(blob), 2000):
-            self.board.run_check(f"echo {blob[i:i + 2000]} | base64 -d >> {part}")
+        self.board.put_file(part, cpio)
         self.board.run_check(f"cat {self.board.guest_initrd} {part} > {out}")
         return out
 

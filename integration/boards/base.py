@@ -4,8 +4,10 @@ A board is a Linux machine with /dev/kvm on which the VMM runs. Tests only use t
 so the same test runs on QEMU TCG boards, on real hardware driven by labgrid, or on the host.
 """
 import abc
+import base64
 import dataclasses
 import re
+import shlex
 import time
 
 
@@ -84,6 +86,20 @@ class Board(abc.ABC):
         if res.status != 0:
             raise BoardError(f"command failed on {self.name} (exit {res.status}): {cmd}\n{res.stdout}")
         return res.stdout
+
+    PUT_CHUNK = 600  # base64 characters per command: busybox's line editor hangs on lines over ~1000
+
+    def put_file(self, path, data, mode=0o644):
+        """Write bytes `data` to `path` on the board (generic: base64 chunks through run();
+        boards with a faster channel override this)."""
+        if isinstance(data, str):
+            data = data.encode()
+        q = shlex.quote(path)
+        blob = base64.b64encode(data).decode()
+        self.run_check(f": > {q}")
+        for i in range(0, len(blob), self.PUT_CHUNK):
+            self.run_check(f"echo {blob[i:i + self.PUT_CHUNK]} | base64 -d >> {q}")
+        self.run_check(f"chmod {mode:o} {q} && test $(wc -c < {q}) -eq {len(data)}")
 
     # --- console
     def expect(self, pattern, timeout=30.0):

@@ -121,11 +121,12 @@ def run_vmm(board, args, timeout=180):
 
 
 def guest_args(board, *, vcpus=2, memory_mib=256, cmdline="", log="info", initrd=None,
-               kernel=None, extra=()):
-    """VMM arguments booting the board's L2 kernel + initramfs with the standard cmdline."""
+               kernel=None, extra=(), console="ttyAMA0"):
+    """VMM arguments booting the board's L2 kernel + initramfs with the standard cmdline
+    (`console=` names the guest's kernel console, e.g. hvc0 for virtio-console tests)."""
     kernel = kernel or board.guest_kernel
     initrd = initrd or board.guest_initrd
-    full = f"console=ttyAMA0 panic=-1 {cmdline}".strip()
+    full = f"console={console} panic=-1 {cmdline}".strip()
     args = ["--kernel", f'path={kernel},initrd={initrd},cmdline="{full}"',
             "--memory", f"size_mib={int(memory_mib)}", "--vcpu", f"num={int(vcpus)}"]
     if log:
