@@ -30,7 +30,7 @@ fi
 
 mkfs=$(command -v mkfs.ext4 || PATH=/sbin:/usr/sbin command -v mkfs.ext4 || true)
 [ -n "$mkfs" ] || { echo "tools: error: mkfs.ext4 missing (install e2fsprogs: ci/install-deps.sh)" >&2; exit 1; }
-key="disk $(cd "$here" && sha256sum make-disk.py build.sh | sha256sum | cut -d' ' -f1) $("$mkfs" -V 2>&1 | head -1)"
+key="disk $(cd "$here" && sha256sum make-disk.py build.sh | sha256sum | cut -d' ' -f1) $("$mkfs" -V 2>&1 | sed -n 1p)"
 if up_to_date "$out/virtio-disk.ext4.gz" "$key" && [ -f "$out/virtio-disk.sha256" ]; then
 	log "virtio-disk up to date"
 else
