@@ -425,11 +425,25 @@ static void *mk_mmap(void *ctx, size_t len, int prot, int flags, int fd, off_t o
 		}
 		if (!mk_resolve(m, fd, MOCK_KVM_OP_MMAP, &f, &use_fb, &fb)) {
 			pthread_mutex_unlock(&m->lock);
-			if (use_fb)
-				return sys_mmap(&fb, len, prot, flags, fd, off, err);
-			if (err)
-				*err = -EBADF;
-			return NULL;
+			if (!use_fb) {
+				if (err)
+					*err = -EBADF;
+				return NULL;
+			}
+			p = sys_mmap(&fb, len, prot, flags, fd, off, err);
+			if (p) {
+				/* the kernel would accept a memslot on it: remember it */
+				pthread_mutex_lock(&m->lock);
+				r = mk_map_track(m, p, len, MK_MAP_FOREIGN, NULL);
+				pthread_mutex_unlock(&m->lock);
+				if (r) {
+					sys_munmap(&fb, p, len);
+					if (err)
+						*err = r;
+					return NULL;
+				}
+			}
+			return p;
 		}
 	}
 	r = mk_rule_hit(m, MOCK_KVM_OP_MMAP);
@@ -482,6 +496,14 @@ static int mk_munmap(void *ctx, void *addr, size_t len)
 			mp = &m->maps[i];
 			break;
 		}
+	}
+	if (mp && mp->kind == MK_MAP_FOREIGN) {
+		if (m->vm && m->vm->alive && mk_slot_uses(m->vm, addr, mp->len))
+			mk_violation(m, "munmap(%p, %zu) of memory still in a memslot", addr, len);
+		size_t i = (size_t)(mp - m->maps);
+		memmove(mp, mp + 1, (m->nr_maps - i - 1) * sizeof(*mp));
+		m->nr_maps--;
+		mp = NULL; /* forwarded below */
 	}
 	if (!mp) {
 		struct sys fb = m->fallback;
@@ -675,7 +697,7 @@ void mock_kvm_free(struct mock_kvm *m)
 	for (size_t i = 0; i < m->nr_fds; i++)
 		close(m->fds[i].fd);
 	for (size_t i = 0; i < m->nr_maps; i++)
-		if (m->maps[i].kind != MK_MAP_RUN)
+		if (m->maps[i].kind != MK_MAP_RUN && m->maps[i].kind != MK_MAP_FOREIGN)
 			munmap(m->maps[i].addr, m->maps[i].len);
 	if (m->vm)
 		mk_vm_free(m->vm);

@@ -21,7 +21,9 @@ struct mk_fd {
 	struct mk_vcpu *vcpu; /* vCPU fds */
 };
 
-enum mk_map_kind { MK_MAP_ANON, MK_MAP_FILE, MK_MAP_RUN };
+/* MK_MAP_FOREIGN: made by the fallback seam (e.g. a mock VFIO region); tracked so a
+ * memslot may use it, unmapped only by the fallback */
+enum mk_map_kind { MK_MAP_ANON, MK_MAP_FILE, MK_MAP_RUN, MK_MAP_FOREIGN };
 
 struct mk_map {
 	void *addr;

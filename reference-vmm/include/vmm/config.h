@@ -81,6 +81,9 @@ struct vmm_config {
 	struct vmm_vsock_config vsock;
 	struct vmm_passthrough_config passthrough[VMM_MAX_PASSTHROUGH];
 	unsigned int nr_passthrough;
+	/* where sysfs is (NULL: /sys); not a CLI option: tests point it at a fake tree.
+	 * Borrowed, never freed by vmm_config_free. */
+	const char *sysfs_root;
 };
 
 /* Defaults: 256 MiB, 1 vCPU, log level info, on-reset exit. */

@@ -5,6 +5,7 @@
 
 #include "vmm/config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,23 @@ void arch_vm_teardown(struct vmm *vmm);
 
 /* Where virtio device i lives: MMIO base and the irq number for vmm_set_irq. */
 void arch_virtio_slot(unsigned int i, uint64_t *base, unsigned int *irq);
+
+/* ---- platform-device passthrough support (device-tree machines) ---- */
+/* The prepared guest DTB, writable, and its buffer size; -ENOTSUP without a DT. */
+int arch_boot_fdt(struct arch_boot *boot, void **fdt, size_t *bufsize);
+/* The DTB was edited in place (and packed): record its new length. */
+void arch_boot_fdt_changed(struct arch_boot *boot);
+/* phandles of the guest GIC and of the fixed clock passthrough nodes may use */
+uint32_t arch_fdt_gic_phandle(void);
+uint32_t arch_fdt_clock_phandle(void);
+/* Guest window where passthrough regions are allocated, and the SPIs they may use. */
+void arch_pt_window(uint64_t *base, uint64_t *size);
+void arch_pt_spi_range(unsigned int *first, unsigned int *limit);
+/* Does [base, base+size) collide with RAM or a device of the machine? Names it. */
+bool arch_range_in_use(const struct vmm_config *cfg, uint64_t base, uint64_t size,
+		       const char **what);
+/* Is this SPI used by a device of the machine (UART, virtio)? */
+bool arch_spi_in_use(const struct vmm_config *cfg, unsigned int spi);
 
 /* Host → guest console bytes (returns bytes accepted) and free room. */
 size_t arch_console_rx(struct vmm *vmm, const uint8_t *buf, size_t len);

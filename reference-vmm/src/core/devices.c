@@ -48,11 +48,6 @@ static int add(struct vmm *vmm, const struct virtio_dev_ops *ops, void *dev,
 int vmm_devices_create(struct vmm *vmm, char *err, size_t errlen)
 {
 	const struct vmm_config *cfg = vmm->cfg;
-	if (cfg->nr_passthrough) {
-		/* parsed already; the VFIO machine wiring lands with the passthrough issue */
-		snprintf(err, errlen, "--passthrough: device passthrough is not wired into this build yet");
-		return -EINVAL;
-	}
 	for (unsigned int i = 0; i < cfg->nr_blocks; i++) {
 		const struct vmm_block_config *bc = &cfg->blocks[i];
 		struct virtio_blk_config c = {

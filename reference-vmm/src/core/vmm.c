@@ -1,6 +1,7 @@
 /* VM lifecycle: validate inputs, open KVM, create the VM, guest RAM and vCPUs,
  * hand over to the arch backend, run until the guest stops, tear down. */
 #include "core/arch.h"
+#include "core/passthrough.h"
 #include "core/vmm_internal.h"
 
 #include <errno.h>
@@ -66,6 +67,7 @@ void vmm_request_stop(struct vmm *vmm)
 static void vm_teardown(struct vmm *vmm)
 {
 	virtio_slots_teardown(vmm); /* event loop is stopped: no backend callback runs */
+	pt_teardown(vmm);           /* before the VM fd and guest RAM go away */
 	arch_vm_teardown(vmm);
 	for (unsigned int i = 0; i < vmm->nr_vcpus; i++) {
 		struct vcpu *v = &vmm->vcpus[i];
@@ -237,6 +239,8 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys 
 	if (!r)
 		r = vmm_devices_create(vmm, err, errlen);
 	if (!r)
+		r = pt_prepare(vmm, err, errlen);
+	if (!r)
 		r = check_kvm(vmm, err, errlen);
 	if (!r)
 		r = vm_setup(vmm, err, errlen);
@@ -382,6 +386,7 @@ void vmm_destroy(struct vmm *vmm)
 	if (vmm->loop_ready)
 		event_loop_stop(&vmm->loop);
 	vm_teardown(vmm);
+	pt_free(vmm);
 	virtio_slots_free(vmm);
 	if (vmm->loop_ready)
 		event_loop_destroy(&vmm->loop);
@@ -395,16 +400,22 @@ void vmm_destroy(struct vmm *vmm)
 
 int vmm_dump_dtb(const struct vmm_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct arch_boot *boot = arch_boot_new();
-	if (!boot)
+	/* the same preparation as vmm_create (files, layout, passthrough nodes), no KVM */
+	struct sys sys = sys_linux();
+	struct vmm *vmm = vmm_alloc(cfg, &sys);
+	if (!vmm)
 		return fail(err, errlen, -ENOMEM, "out of memory");
-	int r = arch_prepare_boot(cfg, boot, err, errlen);
+	vmm->boot = arch_boot_new();
+	int r = vmm->boot ? arch_prepare_boot(cfg, vmm->boot, err, errlen)
+			  : fail(err, errlen, -ENOMEM, "out of memory");
+	if (!r)
+		r = pt_prepare(vmm, err, errlen);
 	if (r < 0) {
-		arch_boot_free(boot);
+		vmm_destroy(vmm);
 		return r;
 	}
 	size_t len;
-	const void *dtb = arch_boot_dtb(boot, &len);
+	const void *dtb = arch_boot_dtb(vmm->boot, &len);
 	FILE *f = fopen(path, "wb");
 	if (!f) {
 		r = fail(err, errlen, -EINVAL, "cannot write the DTB to '%s': %s", path,
@@ -414,6 +425,6 @@ int vmm_dump_dtb(const struct vmm_config *cfg, const char *path, char *err, size
 		if (fclose(f) != 0 || w != len)
 			r = fail(err, errlen, -EIO, "writing the DTB to '%s' failed", path);
 	}
-	arch_boot_free(boot);
+	vmm_destroy(vmm);
 	return r;
 }

@@ -50,6 +50,7 @@ struct vmm {
 	bool loop_ready;
 	struct virtio_slot virtio[VMM_MAX_VIRTIO];
 	unsigned int nr_virtio;
+	struct pt_state *pt; /* passthrough devices, NULL without --passthrough */
 	struct arch_boot *boot; /* prepared once, reused across reboots */
 	struct arch_vm *arch;   /* arch backend state */
 

@@ -8,8 +8,8 @@
 #include <libfdt.h>
 #include <stdio.h>
 
-#define PHANDLE_GIC 1
-#define PHANDLE_APB_CLK 2
+#define PHANDLE_GIC A64_FDT_PHANDLE_GIC
+#define PHANDLE_APB_CLK A64_FDT_PHANDLE_APB_CLK
 
 /* GIC interrupt specifier cells */
 #define GIC_SPI 0

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #define A64_MAX_VIRTIO 16
+#define A64_FDT_PHANDLE_GIC 1
+#define A64_FDT_PHANDLE_APB_CLK 2
 
 struct a64_fdt_virtio {
 	uint64_t base; /* VIRTIO_MMIO window of 0x200 bytes */

@@ -19,10 +19,16 @@
 #define A64_BOOT_TIMER_BASE 0x0b000000ULL
 #define A64_BOOT_TIMER_SIZE 0x00001000ULL
 
+/* platform-bus window for passthrough regions (QEMU virt's, unused by us) */
+#define A64_PT_WINDOW_BASE 0x0c000000ULL
+#define A64_PT_WINDOW_SIZE 0x02000000ULL
+/* SPIs for passthrough IRQs allocated by the VMM (a user map may use any free SPI) */
+#define A64_PT_SPI_BASE 48
+
 #define A64_RAM_BASE 0x40000000ULL
 
 /* number of interrupt IDs the vGIC implements (SGIs+PPIs+SPIs), multiple of 32 */
-#define A64_GIC_NR_IRQS 128
+#define A64_GIC_NR_IRQS 256
 
 /* arch timer PPIs (INTID - 16): secure phys, non-secure phys, virtual, hyp */
 #define A64_TIMER_PPI_SEC 13

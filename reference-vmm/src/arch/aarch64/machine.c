@@ -3,6 +3,7 @@
 #include "arch/aarch64/machine.h"
 #include "arch/aarch64/fdt.h"
 #include "core/arch.h"
+#include "core/passthrough.h"
 #include "core/vmm_internal.h"
 
 #include <errno.h>
@@ -55,6 +56,78 @@ __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, 
 uint64_t arch_ram_base(void)
 {
 	return A64_RAM_BASE;
+}
+
+int arch_boot_fdt(struct arch_boot *boot, void **fdt, size_t *bufsize)
+{
+	*fdt = boot->dtb;
+	*bufsize = sizeof(boot->dtb);
+	return 0;
+}
+
+void arch_boot_fdt_changed(struct arch_boot *boot)
+{
+	boot->dtb_len = fdt_totalsize(boot->dtb);
+}
+
+uint32_t arch_fdt_gic_phandle(void)
+{
+	return A64_FDT_PHANDLE_GIC;
+}
+
+uint32_t arch_fdt_clock_phandle(void)
+{
+	return A64_FDT_PHANDLE_APB_CLK;
+}
+
+void arch_pt_window(uint64_t *base, uint64_t *size)
+{
+	*base = A64_PT_WINDOW_BASE;
+	*size = A64_PT_WINDOW_SIZE;
+}
+
+void arch_pt_spi_range(unsigned int *first, unsigned int *limit)
+{
+	*first = A64_PT_SPI_BASE;
+	*limit = A64_GIC_NR_IRQS - A64_SPI_INTID_BASE;
+}
+
+static bool overlaps(uint64_t a, uint64_t asz, uint64_t b, uint64_t bsz)
+{
+	return a < b + bsz && b < a + asz;
+}
+
+bool arch_range_in_use(const struct vmm_config *cfg, uint64_t base, uint64_t size,
+		       const char **what)
+{
+	const struct {
+		uint64_t base, size;
+		const char *name;
+	} used[] = {
+		{ A64_RAM_BASE, cfg->mem_mib << 20, "guest RAM" },
+		{ A64_GICD_BASE, A64_GICD_SIZE, "the GIC distributor" },
+		{ A64_GICR_BASE, A64_GICR_STRIDE * VMM_MAX_VCPUS, "the GIC redistributors" },
+		{ A64_UART_BASE, A64_UART_SIZE, "the PL011 UART" },
+		{ A64_VIRTIO_MMIO_BASE, A64_VIRTIO_MMIO_STRIDE * A64_MAX_VIRTIO, "the virtio devices" },
+		{ A64_BOOT_TIMER_BASE, A64_BOOT_TIMER_SIZE, "the boot timer" },
+	};
+	if (base + size < base) {
+		*what = "the end of the address space";
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(used) / sizeof(used[0]); i++) {
+		if (overlaps(base, size, used[i].base, used[i].size)) {
+			*what = used[i].name;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool arch_spi_in_use(const struct vmm_config *cfg, unsigned int spi)
+{
+	return spi == A64_UART_SPI ||
+	       (spi >= A64_VIRTIO_SPI_BASE && spi < A64_VIRTIO_SPI_BASE + vmm_config_nr_virtio(cfg));
 }
 
 void arch_virtio_slot(unsigned int i, uint64_t *base, unsigned int *irq)
@@ -288,6 +361,8 @@ int arch_vm_finalize(struct vmm *vmm, char *err, size_t errlen)
 	if (r < 0)
 		return fail(err, errlen, r, "cannot register devices: %s", strerror(-r));
 	r = virtio_slots_boot(vmm, err, errlen);
+	if (!r)
+		r = pt_boot(vmm, err, errlen);
 	if (r < 0)
 		return r;
 
