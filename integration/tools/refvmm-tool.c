@@ -245,11 +245,15 @@ static void set_nonblock(int fd, bool on)
 	fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 }
 
+static int g_connect_timeout_s = 30; /* AF_VSOCK connect timeout (Linux default: 2 s) */
+
 static int vsock_connect(unsigned cid, unsigned port)
 {
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	struct timeval tv = { .tv_sec = g_connect_timeout_s };
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv));
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		int e = errno;
@@ -372,7 +376,7 @@ struct job {
 	int err;
 	const char *stage;
 	size_t sent, recvd;
-	double seconds;
+	double seconds, connect_s;
 };
 
 static int job_open(struct job *j)
@@ -485,6 +489,7 @@ static void *job_thread(void *arg)
 	double t0 = now();
 	j->stage = "connect";
 	int fd = job_open(j);
+	j->connect_s = now() - t0;
 	if (fd < 0)
 		j->err = errno;
 	else
@@ -532,8 +537,11 @@ static int run_jobs(struct job *tmpl, int n, bool abort, uint64_t seed)
 	}
 	int connected = 0, ok = 0, first_bad = -1;
 	size_t total = 0;
+	double max_connect = 0;
 	for (int i = 0; i < n; i++) {
 		pthread_join(th[i], NULL);
+		if (jobs[i].connect_s > max_connect)
+			max_connect = jobs[i].connect_s;
 		connected += jobs[i].connected;
 		ok += jobs[i].ok;
 		total += jobs[i].recvd + jobs[i].sent;
@@ -542,14 +550,14 @@ static int run_jobs(struct job *tmpl, int n, bool abort, uint64_t seed)
 	}
 	double secs = now() - t0;
 	if (first_bad < 0) {
-		result("ok=1 n=%d connected=%d good=%d bytes_each=%zu total_bytes=%zu seconds=%.3f", n,
-		       connected, ok, tmpl->bytes, total, secs);
+		result("ok=1 n=%d connected=%d good=%d bytes_each=%zu total_bytes=%zu seconds=%.3f "
+		       "max_connect_s=%.3f", n, connected, ok, tmpl->bytes, total, secs, max_connect);
 	} else {
 		struct job *b = &jobs[first_bad];
 		result("ok=0 n=%d connected=%d good=%d bytes_each=%zu total_bytes=%zu seconds=%.3f "
-		       "first_bad=%d stage=%s errno=%s sent=%zu recvd=%zu",
-		       n, connected, ok, tmpl->bytes, total, secs, first_bad, b->stage, ename(b->err), b->sent,
-		       b->recvd);
+		       "max_connect_s=%.3f first_bad=%d stage=%s errno=%s sent=%zu recvd=%zu after_s=%.3f",
+		       n, connected, ok, tmpl->bytes, total, secs, max_connect, first_bad, b->stage, ename(b->err),
+		       b->sent, b->recvd, b->seconds);
 	}
 	pthread_barrier_destroy(&bar);
 	pthread_attr_destroy(&attr);
@@ -1024,7 +1032,7 @@ static int cmd_bench(const char *mode, const char *path, uint64_t size, uint64_t
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static const char usage[] =
-	"usage: refvmm-tool COMMAND ARGS [--timeout S] [--retry S] [--seed N]\n"
+	"usage: refvmm-tool COMMAND ARGS [--timeout S] [--retry S] [--seed N] [--connect-timeout S]\n"
 	"guest (AF_VSOCK):\n"
 	"  vsock-listen PORT [MAX]          echo server (thread per connection); SIGTERM or MAX\n"
 	"                                   connections done end it with a summary line\n"
@@ -1032,6 +1040,7 @@ static const char usage[] =
 	"                                   the echo by sha256\n"
 	"  vsock-abort CID PORT N BYTES     N connections closed abruptly mid-transfer\n"
 	"  vsock-refused CID PORT           connect must fail with ECONNRESET/ECONNREFUSED\n"
+	"  (AF_VSOCK connects wait --connect-timeout S, default 30; Linux's own default is 2)\n"
 	"  vsock-wait PORT                  accept one connection, print what it sends\n"
 	"board (unix sockets, Firecracker protocol: CONNECT <port>\\n -> OK <hostport>\\n):\n"
 	"  uds-echo-server PATH [MAX]       echo server on a unix socket (guest->host: PATH_PORT)\n"
@@ -1063,6 +1072,8 @@ int main(int argc, char **argv)
 			timeout = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--retry") && i + 1 < argc)
 			retry = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--connect-timeout") && i + 1 < argc)
+			g_connect_timeout_s = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = parse_size(argv[++i]);
 		else if (!strcmp(argv[i], "help") || !strcmp(argv[i], "--help")) {
