@@ -25,6 +25,11 @@ from .labgrid_board import LabgridBoard
 
 PROMPT = "refvmm-board# "            # fixed by images/board/init
 READY_MARKER = "REFVMM-BOARD-READY"  # printed by images/board/init before the shell starts
+# The board's pl061 GPIO is kept for passthrough tests (test_passthrough.py): its built-in
+# driver must never bind, because unbinding a gpiochip with a chained parent IRQ leaves that
+# IRQ marked IRQ_NOREQUEST in Linux 6.1, and vfio-amba's request_irq then fails (every
+# VFIO_DEVICE_SET_IRQS returns EINVAL). Nothing in the board uses its GPIO lines.
+BOARD_BOOT_ARGS = "console=ttyAMA0 panic=-1 initcall_blacklist=pl061_gpio_driver_init"
 
 
 class QemuAarch64Board(LabgridBoard):
@@ -58,7 +63,7 @@ class QemuAarch64Board(LabgridBoard):
                     "memory": f"{int(memory_mib)}M",
                     "kernel": "kernel",
                     "extra_args": f"-smp {int(smp)} -no-reboot -initrd {self.initrd}",
-                    "boot_args": f"console=ttyAMA0 panic=-1 {boot_args}".strip(),
+                    "boot_args": f"{BOARD_BOOT_ARGS} {boot_args}".strip(),
                 },
                 "ShellDriver": {
                     "prompt": PROMPT,
