@@ -265,16 +265,7 @@ def pt_run(board, vmm, vfio_bound, frag_dtb):
     return run
 
 
-NOT_WIRED = "not wired into this build yet"  # the VMM's refusal before passthrough landed
-
-
-def _skip_if_not_implemented(result):
-    if result.status == 2 and NOT_WIRED in result.stderr:
-        pytest.skip(f"the VMM does not implement --passthrough yet: {result.stderr.strip()}")
-
-
 def _require_boot(run):
-    _skip_if_not_implemented(run.result)
     if "REFVMM-L2-READY" not in run.result.console:
         pytest.fail("the L2 guest with passed-through devices did not boot\n" + run.summary(), pytrace=False)
 
@@ -357,7 +348,6 @@ def _usage_error(vmm, board, label, *passthrough):
         extra += ["--passthrough", p]
     r = vmm.run(guest_args(board, vcpus=1, memory_mib=256, cmdline="quiet", log="info", extra=extra),
                 timeout=60, label=label)
-    _skip_if_not_implemented(r)
     errors = [l for l in r.stderr.splitlines()
               if l.strip() and not re.match(r"vmm: (info|debug|warn(ing)?): ", l)]
     assert r.status == 2, f"exit status {r.status}, expected 2\n" + r.summary()
