@@ -10,7 +10,9 @@ root=$(dirname "$here")
 out=${REFVMM_IMAGES_OUT:-$root/build/images/aarch64}
 qemu=${QEMU_AARCH64:-qemu-system-aarch64}
 autorun=0
-append="console=ttyAMA0 panic=-1"
+# pl061_gpio must never bind on the board: once unbound, 6.1 leaves its parent IRQ
+# unrequestable and VFIO cannot route it (see docs/passthrough.md)
+append="console=ttyAMA0 panic=-1 initcall_blacklist=pl061_gpio_driver_init"
 extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in

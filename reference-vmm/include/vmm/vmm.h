@@ -18,9 +18,10 @@ enum vmm_exit {
 
 /*
  * Create a VM from cfg using the given OS seam (sys_linux() in production).
- * Input files are validated first; on a bad input the return is -EINVAL and
- * `err` holds one sentence naming it (caller exits VMM_EXIT_USAGE). Other
- * negative errnos are runtime failures, also described in `err`.
+ * Input files and devices are validated first; on a bad input the return is
+ * -EINVAL and `err` holds one sentence naming it (caller exits VMM_EXIT_USAGE).
+ * Other negative errnos are runtime failures (a kernel refusing a valid request
+ * during VM setup is reported as -EIO), also described in `err`.
  */
 int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys *sys, char *err,
 	       size_t errlen);

@@ -242,8 +242,13 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys 
 		r = pt_prepare(vmm, err, errlen);
 	if (!r)
 		r = check_kvm(vmm, err, errlen);
-	if (!r)
+	if (!r) {
 		r = vm_setup(vmm, err, errlen);
+		/* inputs were validated above: a kernel's EINVAL now is a runtime
+		 * failure, not bad usage (callers map -EINVAL to exit status 2) */
+		if (r == -EINVAL)
+			r = -EIO;
+	}
 	if (r < 0) {
 		vmm_destroy(vmm);
 		return r;
