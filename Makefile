@@ -103,3 +103,5 @@ run: $(A64_VMM) images
 
 clean:
 	rm -rf $(BUILD)
+
+include fuzz/fuzz.mk
