@@ -11,10 +11,7 @@
 #   make fuzz-coverage      line coverage reached by the committed corpora only
 #   make fuzz-corpus        regenerate the seed files from fuzz/tools/gen_corpus.py
 # FUZZ_TARGETS="fuzz_virtq fuzz_cli" restricts fuzz / fuzz-nightly / fuzz-coverage.
-#
-# Planned target (not written yet, see docs/fuzzing.md): fuzz_passthrough_dt, the
-# host-DT → guest-DT node generation of passthrough/ (its own issue). Add it as
-# fuzz/targets/fuzz_passthrough_dt.c; the rules below pick it up by name.
+# A new target is just fuzz/targets/fuzz_<name>.c: the rules below pick it up by name.
 
 FUZZ_ALL_TARGETS := $(sort $(patsubst fuzz/targets/%.c,%,$(wildcard fuzz/targets/fuzz_*.c)))
 FUZZ_TARGETS ?= $(FUZZ_ALL_TARGETS)

@@ -5,6 +5,12 @@
 # stack, Markdown/JSON reports and line coverage of the VMM sources reached by the
 # corpora. `make fuzz` runs it with a short duration, `make fuzz-nightly` with hours.
 #
+# Two corpora per target: DIR/fuzz/cache/<target> keeps everything that adds a
+# libFuzzer feature (edge hit counts: the best starting point for the next run on
+# this machine, not committed); fuzz/corpus/<target> (committed, kept small) gets the
+# generated seed-* files plus only the inputs that add new *edges*
+# (-merge=1 -use_counters=0 into a fresh directory, which then replaces it).
+#
 # usage: fuzz/nightly.sh [--hours H | --seconds S] [--jobs N] [--targets "a b"]
 #                        [--build-dir DIR] [--no-build] [--no-merge] [--no-coverage]
 #                        [--coverage-only] [--fail-on-crash]
@@ -14,7 +20,8 @@
 #   --targets T    space- or comma-separated target names (default: all)
 #   --no-merge     leave fuzz/corpus alone (new units stay in DIR/fuzz/work)
 # Output: DIR/fuzz/report/{summary,<target>}.{md,json}, DIR/fuzz/crashes/<target>/<sig>/,
-#         DIR/fuzz/coverage/{html/index.html,report.txt,summary.json}, DIR/fuzz/work/<target>/.
+#         DIR/fuzz/coverage/{html/index.html,report.txt,summary.json}, DIR/fuzz/work/<target>/,
+#         DIR/fuzz/cache/<target>/.
 # Exit status: 0 done (crashes are reported, not fatal unless --fail-on-crash), 2 usage.
 set -euo pipefail
 
@@ -32,7 +39,7 @@ COVERAGE_ONLY=0
 FAIL_ON_CRASH=
 PY=/usr/bin/python3
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--hours) HOURS=$2; shift 2 ;;
@@ -87,9 +94,9 @@ opt() { # opt TARGET KEY DEFAULT: value from fuzz/options/TARGET.options
 }
 
 fuzz_one() {
-	local t=$1 w=$BUILD/fuzz/work/$1
+	local t=$1 w=$BUILD/fuzz/work/$1 cache=$BUILD/fuzz/cache/$1
 	rm -rf "$w"
-	mkdir -p "$w/corpus" "$w/artifacts" "fuzz/regressions/$t"
+	mkdir -p "$w/corpus" "$w/artifacts" "$cache" "fuzz/regressions/$t"
 	local before
 	before=$(find "fuzz/corpus/$t" -type f ! -name 'README*' 2>/dev/null | wc -l)
 	local dict=()
@@ -100,7 +107,7 @@ fuzz_one() {
 		-max_total_time="$SECONDS_PER" -max_len="$(opt "$t" max_len 4096)" \
 		-timeout="$(opt "$t" timeout 10)" -rss_limit_mb=2048 -print_final_stats=1 \
 		"${dict[@]}" -artifact_prefix="$w/artifacts/" \
-		"$w/corpus" "fuzz/corpus/$t" "fuzz/regressions/$t" >"$w/fuzz.log" 2>&1 &
+		"$w/corpus" "$cache" "fuzz/corpus/$t" "fuzz/regressions/$t" >"$w/fuzz.log" 2>&1 &
 	local pid=$! every=$(( SECONDS_PER > 600 ? 60 : 10 ))
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 1
@@ -119,25 +126,28 @@ fuzz_one() {
 		$PY fuzz/tools/fuzz_report.py crashes --build-dir "$BUILD" --target "$t"
 	fi
 
-	# merge + minimise into a fresh directory, then replace fuzz/corpus/<t>
+	# the local cache: everything with a new feature (fresh directory, then replace)
+	local maxlen
+	maxlen=$(opt "$t" max_len 4096)
+	mkdir -p "$w/cache.new"
+	if "$LF/$t" -merge=1 -max_len="$maxlen" -timeout=30 -merge_control_file="$w/cache.ctl" \
+		"$w/cache.new" "$cache" "$w/corpus" "fuzz/corpus/$t" >"$w/cache-merge.log" 2>&1; then
+		rm -rf "$cache" && mv "$w/cache.new" "$cache"
+	fi
+
+	# the committed corpus: seeds + inputs with new edges, into a fresh directory
 	local after=$before
 	if [ "$MERGE" = 1 ]; then
 		local fresh=$w/merged
 		mkdir -p "$fresh"
-		if "$LF/$t" -merge=1 -max_len="$(opt "$t" max_len 4096)" -timeout=30 \
-			-merge_control_file="$w/merge.ctl" "$fresh" "fuzz/corpus/$t" "$w/corpus" \
+		cp "fuzz/corpus/$t"/seed-* "$fresh/" 2>/dev/null || true
+		if "$LF/$t" -merge=1 -use_counters=0 -max_len="$maxlen" -timeout=30 \
+			-merge_control_file="$w/merge.ctl" "$fresh" "fuzz/corpus/$t" "$cache" "$w/corpus" \
 			>"$w/merge.log" 2>&1; then
-			# keep the names of generated seeds (seed-*) that survive the merge
-			for s in "fuzz/corpus/$t"/seed-*; do
-				[ -f "$s" ] || continue
-				local h
-				h=$(sha1sum "$s" | cut -d' ' -f1)
-				[ -f "$fresh/$h" ] && mv "$fresh/$h" "$fresh/$(basename "$s")"
-			done
 			find "fuzz/corpus/$t" -maxdepth 1 -type f ! -name 'README*' -delete
 			cp "$fresh"/* "fuzz/corpus/$t/" 2>/dev/null || true
 			after=$(find "fuzz/corpus/$t" -type f ! -name 'README*' | wc -l)
-			echo "   corpus: $before -> $after files (git status fuzz/corpus shows the change)"
+			echo "   corpus: $before -> $after files, cache $(ls "$cache" | wc -l) (git status fuzz/corpus)"
 		else
 			echo "   merge failed (see $w/merge.log); fuzz/corpus/$t unchanged"
 		fi
@@ -168,7 +178,7 @@ coverage() {
 	"$LLVMCOV" export -summary-only -instr-profile="$cov/fuzz.profdata" "$first" "${objs[@]}" \
 		reference-vmm/src >"$cov/summary.json"
 	echo "   line coverage (lines, missed, %):"
-	awk '$1 ~ /(virtio\/(queue|mmio|blk|console|vsock[a-z_]*)|core\/config|aarch64\/(image|fdt))\.c$/ {
+	awk '$1 ~ /(virtio\/(queue|mmio|blk|console|vsock[a-z_]*)|core\/config|aarch64\/(image|fdt)|passthrough\/dt_node)\.c$/ {
 		printf "     %-26s %6s %6s %8s\n", $1, $8, $9, $10 }' "$cov/report.txt"
 	echo "   html: $cov/html/index.html"
 }

@@ -21,6 +21,9 @@
  *           sizes index
  *   u64     features the driver accepts
  *   byte    ring sizes index
+ *   byte    creation: bits 0-2 4..7 = an invalid configuration (buffer too big,
+ *           unknown backend, socket path too long, path taken): must fail; bit 3
+ *           the stdio output is a socket (socketpair, send(2) mode) not a pipe
  *   ops     opcode byte + args: TEMPLATE % 10, RAW % 16 (see the op functions)
  */
 #include "harness_env.h"
@@ -530,6 +533,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!raw)
 		h.features |= 1ull << VIRTIO_F_VERSION_1;
 	uint8_t qi = fin_u8(&f) & 7;
+	uint8_t create = fin_u8(&f);
 	h.qsize[RXQ] = qs[qi][0];
 	h.qsize[TXQ] = qs[qi][1];
 	h.rx_check = h.tx_check = true;
@@ -561,12 +565,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	switch ((be >> 2) & 3) {
 	case 0: case 1:
-		if (pipe2(p, O_CLOEXEC) < 0)
+		if (create & 8) { /* a socket as stdout: send(2) mode */
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+				goto out;
+			int sz = 4096;
+			setsockopt(p[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		} else if (pipe2(p, O_CLOEXEC) < 0) {
 			goto out;
+		} else {
+			fcntl(p[1], F_SETPIPE_SZ, 4096);
+		}
 		h.out_r = p[0];
 		h.out_w = p[1];
 		set_nonblock(h.out_r);
-		fcntl(h.out_w, F_SETPIPE_SZ, 4096);
 		cfg.out_fd = h.out_w;
 		h.out_pipe = true;
 		break;
@@ -592,8 +603,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.rx_buf_size = bufsz[be >> 5][0];
 	cfg.tx_buf_size = bufsz[be >> 5][1];
 
+	/* creation errors (create & 7): 4 buffer too big, 5 unknown backend, 6 socket
+	 * path too long, 7 socket path taken by a directory */
+	char longpath[200];
+	switch (create & 7) {
+	case 4:
+		cfg.tx_buf_size = VIRTIO_CONSOLE_BUF_MAX + 1;
+		break;
+	case 5:
+		cfg.backend = (enum virtio_console_backend)7;
+		break;
+	case 6:
+		memset(longpath, 'p', sizeof(longpath) - 1);
+		longpath[sizeof(longpath) - 1] = 0;
+		cfg.backend = VIRTIO_CONSOLE_BACKEND_UNIX;
+		cfg.path = longpath;
+		break;
+	case 7:
+		cfg.backend = VIRTIO_CONSOLE_BACKEND_UNIX;
+		cfg.path = fuzz_private_dir();
+		break;
+	}
 	int r = virtio_console_new(&h.con, &cfg, NULL, fuzz_log(), err, sizeof(err));
-	FUZZ_CHECK(r == 0, "virtio_console_new: %d %s", r, err);
+	FUZZ_CHECK((r == 0) == ((create & 7) < 4), "virtio_console_new: %d %s", r, err);
+	if (r) {
+		FUZZ_CHECK(err[0], "creation failed without a message");
+		goto out;
+	}
 	if (!driver_init(&h))
 		goto out;
 	h.t = virtio_mmio_new(&virtio_console_ops, h.con, &h.mem, fuzz_irq_line(&h.irq, 6),

@@ -111,6 +111,7 @@ struct h {
 	struct rxchain *rx; /* by head */
 	uint64_t rx_alloc;
 	bool tainted;
+	bool host_paused; /* host peers do not read (back-pressure on the device) */
 	unsigned int budget;
 };
 
@@ -291,7 +292,8 @@ static void g_send(struct h *h, struct fin *f, struct gconn *c, uint16_t op)
 			uint32_t in_flight = (uint32_t)c->tx_cnt - c->peer_fwd_cnt;
 			credit = in_flight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
 		}
-		len = 1 + fin_u16(f) % 3000;
+		uint16_t want = fin_u16(f); /* >= 0xf000: a full 64 KiB packet (host back-pressure) */
+		len = want >= 0xf000 ? VSOCK_MAX_PKT_PAYLOAD : 1u + want % 3000u;
 		if (len > credit)
 			len = (uint32_t)credit;
 		if (!len || c->shut_send || c->closed)
@@ -694,7 +696,8 @@ static void settle(struct h *h)
 	poll_device(h);
 	reap_rx(h);
 	reap_tx(h);
-	h_recv_all(h);
+	if (!h->host_paused)
+		h_recv_all(h);
 }
 
 static void t_op(struct h *h, struct fin *f);
@@ -797,7 +800,8 @@ static void t_op(struct h *h, struct fin *f)
 	case 6:
 		h_listen(h, fin_u8(f) % 4);
 		break;
-	case 7:
+	case 7: /* accept, and stop or resume reading the host sockets */
+		h->host_paused = fin_u8(f) & 1;
 		for (unsigned int i = 0; i < 4; i++)
 			h_accept(h, i);
 		break;
@@ -918,7 +922,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			t_op(h, &f);
 	}
+	h->host_paused = false;
 	settle(h);
+	settle(h); /* what the host read may let held guest data flow */
 out:
 	virtio_mmio_free(h->t);
 	virtio_vsock_free(h->vs);

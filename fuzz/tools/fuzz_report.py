@@ -41,7 +41,7 @@ KIND = [
 ]
 OURS = ("reference-vmm/", "/fuzz/", "fuzz/")
 KEY_FILES = re.compile(r"virtio/(queue|mmio|blk|console|vsock\w*)\.c$|core/config\.c$|"
-                       r"aarch64/(image|fdt)\.c$")
+                       r"aarch64/(image|fdt)\.c$|passthrough/dt_node\.c$")
 NOT_OURS = ("compiler-rt", "/libfuzzer/", "FuzzerLoop", "fuzzer::", "__sanitizer",
             "__asan", "__ubsan", "__interceptor")
 

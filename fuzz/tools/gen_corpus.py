@@ -661,9 +661,9 @@ def blk_seeds():
 # ---------------------------------------------------------------------------
 
 def con_hdr(mode=0, inp=0, out=0, size=False, bufs=0, features=(1 << 32) | (1 << 29) | 7,
-            rings=0):
+            rings=0, create=0):
     return (u8(mode) + u8(inp | (out << 2) | (16 if size else 0) | (bufs << 5)) + u64(features) +
-            u8(rings))
+            u8(rings) + u8(create))
 
 
 def con_tx(text, ind=0):
@@ -704,6 +704,12 @@ def con_seeds():
         ("unix_backend_clients", con_hdr(inp=2, out=2, bufs=2) + u8(8) + con_tx(b"to client 1") +
          con_in(b"from client 1") + con_rx(2) + u8(8) + u8(1) + u8(8) + con_in(b"client 2") +
          con_tx(b"to client 2") + u8(5) + u16(200)),
+        ("stdout_is_a_socket", con_hdr(create=8, bufs=1) + con_tx(b"s" * 64) * 8 + u8(5) +
+         u16(100) + u8(4) + u8(0x81) + con_rx(2)),
+        ("create_buffer_too_big", con_hdr(create=4)),
+        ("create_unknown_backend", con_hdr(create=5)),
+        ("create_path_too_long", con_hdr(create=6)),
+        ("create_path_taken", con_hdr(create=7)),
         ("raw_queue_mutations", u8(3) + con_hdr()[1:] + u8(13) + u64(1 << 32) + u8(14) +
          u8(1) + u8(0) + u8(0) + u8(31) + u8(0) + u8(0) + u8(4) + u8(0) + u8(sel(10, 7)) +
          vindex(0xFFFF) + u8(0) + u8(0x01) + len32(4) + databuf(0) + b"boom" + u8(0) + u8(12) +
@@ -731,7 +737,8 @@ def vs_hdr(mode=0, buf=0, maxc=0, cid3=False, small=False, rings=0, raw_cid=None
 
 def vs_seeds():
     LISTEN = lambda i: u8(6) + u8(i)  # noqa: E731
-    ACCEPT = u8(7)
+    ACCEPT = u8(7) + u8(0)
+    ACCEPT_PAUSED = u8(7) + u8(1)  # host sockets stop reading
     # a guest packet ends with: frame byte, data-buffer pick, notify byte
     CONNECT = lambda g, l: u8(0) + u8(g) + u8(l) + u8(0) + u8(0) + u8(0)  # noqa: E731
     REPLY = lambda c, op, extra=b"", frame=0: (u8(2) + u8(c) + u8(op) + extra + u8(frame) +  # noqa
@@ -750,6 +757,9 @@ def vs_seeds():
          ACCEPT + HSEND(0, 0x8F) + HSEND(0, 0x8F) + CREDIT + HSEND(0, 0x83) + REPLY(0, 4) +
          RW(0, 3000) * 4),
         ("no_listener_rst", vs_hdr() + CONNECT(2, 4) + RW(0, 10)),
+        ("host_backpressure", vs_hdr() + LISTEN(0) + CONNECT(0, 0) + ACCEPT_PAUSED +
+         REPLY(0, 0, u16(0xF000)) * 5 + HSEND(0, 10) + ACCEPT + u8(15) + u8(0) * 5 +
+         REPLY(0, 5, u8(1)) + CREDIT),
         ("connection_limit", vs_hdr(maxc=1) + LISTEN(0) + LISTEN(1) + CONNECT(0, 0) +
          CONNECT(1, 1) + HCONN(2) + ACCEPT),
         ("host_close_and_shutdowns", vs_hdr() + LISTEN(2) + CONNECT(3, 2) + ACCEPT +
@@ -905,6 +915,55 @@ def image_seeds():
     return [(n, d, None) for n, d in s]
 
 
+# ---------------------------------------------------------------------------
+# fuzz_passthrough_dt
+# ---------------------------------------------------------------------------
+
+def pt_seed(mode=0, link=b"\x08\x00\x01\x02\x03\x7f", rc=0, g=0, clk=b"\x04" + u32(24000000),
+            levels=b"\x01\x00", d=0x01, addr=0x9030, regs=b"", ir=0x21, irqs=b"\x07",
+            props=b"\x02\x0aarm,pl061\x00\x48resetsXX", path=0, muts=b"", m=0x01, mapx=b"",
+            ph=0, bs=0, frag=b"\x00\x28\x00\x01", fmuts=b""):
+    return (u8(mode) + link + u8(rc) + u8(g) + clk + levels + u8(d) + u16(addr) + regs +
+            u8(ir) + irqs + props + u8(path) + muts + u8(m) + mapx + u8(ph) + u8(bs) + frag +
+            fmuts)
+
+
+def pt_seeds():
+    s = [
+        ("valid_identity", pt_seed()),
+        ("valid_window", pt_seed(m=0x0e, mapx=b"")),
+        ("valid_window_raw", pt_seed(m=0x00, mapx=u64(0x0C000000) + u64(0x100000) + u8(16))),
+        ("bus_translation", pt_seed(levels=b"\x02\x04" + u16(0x10) + b"\x05" + u16(0x20),
+                                    d=0x02)),
+        ("bus_missing_ranges", pt_seed(levels=b"\x01\x08")),
+        ("bus_bad_ranges", pt_seed(levels=b"\x01\x6c" + u32(7))),
+        ("interrupts_extended_and_ppi", pt_seed(ir=0x83, irqs=b"\x07\x47\x87")),
+        ("interrupt_to_non_gic", pt_seed(ir=0x19, irqs=b"\x07")),
+        ("gic_two_cells", pt_seed(g=0x04)),
+        ("no_interrupt_parent", pt_seed(g=0x08)),
+        ("clock_cells_2", pt_seed(clk=b"\x02", ir=0x61)),
+        ("many_regs", pt_seed(d=0x43, regs=u8(15))),
+        ("reg_sizes", pt_seed(d=0x22, regs=u32(0x1000) + u32(0xFFFFFFFF))),
+        ("reg_extra_cell", pt_seed(d=0x11)),
+        ("denied_and_unknown_props", pt_seed(props=b"\x06\x48\x00\x49\x00\x4a\x00\x81okay\x82"
+                                                   b"\x00\x0aarm,pl061\x00")),
+        ("subnode_and_phandle", pt_seed(d=0x0d)),
+        ("wrong_path", pt_seed(path=0xF1)),
+        ("relative_path", pt_seed(path=0xF0)),
+        ("map_errors", pt_seed(m=0x11, mapx=u8(3) + b"\xff\x01\x02", ph=0x3F)),
+        ("map_extra_props", pt_seed(ph=0x40)),
+        ("guest_buffer_small", pt_seed(bs=0x81)),
+        ("fragment_outside", pt_seed(frag=b"\x00\x02\x40\x00")),
+        ("fragment_bad_refs", pt_seed(frag=b"\x04\x38\x00\x03\x00\x0f")),
+        ("fragment_cells", pt_seed(frag=b"\x03\x00\x70")),
+        ("host_mutated", pt_seed(mode=0x08, muts=u16(0x40) + u8(0xff) + u16(8) + u8(0x10))),
+        ("link_paths", pt_seed(link=b"\x9a/sys/firmware/devicetree/base/a/../b\x00\x20")),
+        ("raw_blobs", u8(3) + b"\x00\x10" + u16(40) + b"\xd0\x0d\xfe\xed" + b"\x00" * 36 +
+         u8(1) + u8(0) + u8(0) + u16(8) + b"\xd0\x0d\xfe\xed\x00\x00\x00\x08"),
+    ]
+    return [(n, d, None) for n, d in s]
+
+
 TARGETS = {
     "fuzz_virtq": virtq_seeds,
     "fuzz_virtio_mmio": mmio_seeds,
@@ -913,6 +972,7 @@ TARGETS = {
     "fuzz_virtio_vsock": vs_seeds,
     "fuzz_cli": cli_seeds,
     "fuzz_image": image_seeds,
+    "fuzz_passthrough_dt": pt_seeds,
 }
 
 
