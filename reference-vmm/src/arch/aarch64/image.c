@@ -123,6 +123,9 @@ int a64_plan_boot(uint64_t ram_base, uint64_t ram_size, const struct a64_image_i
 	if (ram_base % SZ_2M)
 		return fail(err, errlen, "RAM base 0x%llx is not 2 MiB aligned",
 			    (unsigned long long)ram_base);
+	if (ram_base + ram_size < ram_base)
+		return fail(err, errlen, "RAM 0x%llx+0x%llx wraps the address space",
+			    (unsigned long long)ram_base, (unsigned long long)ram_size);
 	/* each term is bounded by ram_size first, so the sum below cannot wrap */
 	if (img->image_size > ram_size || initrd_size > ram_size || img->text_offset >= SZ_2M)
 		return fail(err, errlen,
