@@ -444,6 +444,17 @@ static void test_plan_sweep_sizes(void **state)
 	}
 }
 
+static void test_plan_ram_wraps(void **state)
+{
+	(void)state;
+	const struct a64_image_info img = { 0x80000, SZ_1M, SZ_1M };
+	struct a64_boot_plan p;
+	memset(err, 0, sizeof(err));
+	uint64_t base = 0xffffffffffe00000ULL; /* 2 MiB aligned, 2 MiB below the top */
+	assert_int_equal(a64_plan_boot(base, 64 * SZ_1M, &img, 0, &p, err, sizeof(err)), -EINVAL);
+	assert_err_has("wraps");
+}
+
 static void test_plan_too_small(void **state)
 {
 	(void)state;
@@ -535,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_plan_no_initrd),
 		cmocka_unit_test(test_plan_sweep_sizes),
 		cmocka_unit_test(test_plan_too_small),
+		cmocka_unit_test(test_plan_ram_wraps),
 		cmocka_unit_test(test_plan_base_misaligned),
 		cmocka_unit_test(test_plan_huge_initrd),
 	};
