@@ -189,6 +189,68 @@ static void reboot_rebuilds_transports(void **state)
 	remove_disks(&f);
 }
 
+/* level semantics over an irqfd: assert = signal; the guest's EOI (resample)
+ * re-asserts while the transport still has an interrupt pending */
+static void interrupt_through_irqfd_with_resample(void **state)
+{
+	(void)state;
+	struct vmm_fixture f;
+	fixture_setup(&f, 1);
+	add_disk(&f, "a.img", 1 << 20);
+	mock_kvm_set_cap(f.mock, KVM_CAP_IRQFD_RESAMPLE, 1);
+	assert_int_equal(fixture_create(&f), 0);
+	unsigned int gsi = A64_VIRTIO_SPI_BASE;
+	struct mock_kvm_irqfd kf;
+	assert_int_equal(mock_kvm_irqfd_by_gsi(f.mock, gsi, &kf), 0);
+	assert_true(kf.resamplefd >= 0);
+	struct virtio_transport *t = f.vmm->virtio[0].t;
+	assert_int_equal(irq_line_set(&t->irq, 1), 0);
+	assert_int_equal(mock_kvm_irqfd_poll(f.mock), 1);
+	assert_int_equal(mock_kvm_irq_level(f.mock, 32 + gsi), 1);
+	assert_int_equal(mock_kvm_count_calls(f.mock, KVM_IRQ_LINE), 0);
+	/* EOI with the interrupt still pending: the slot signals the irqfd again */
+	pthread_mutex_lock(&t->lock);
+	t->int_status = 1;
+	pthread_mutex_unlock(&t->lock);
+	assert_int_equal(event_loop_start(&f.vmm->loop), 0);
+	assert_int_equal(mock_kvm_irqfd_resample(f.mock, gsi), 0);
+	int injected = 0;
+	for (int i = 0; i < 1000 && !injected; i++) {
+		injected = mock_kvm_irqfd_poll(f.mock);
+		if (!injected)
+			usleep(1000);
+	}
+	assert_int_equal(injected, 1);
+	/* EOI with nothing pending: no new assertion */
+	pthread_mutex_lock(&t->lock);
+	t->int_status = 0;
+	pthread_mutex_unlock(&t->lock);
+	assert_int_equal(mock_kvm_irqfd_resample(f.mock, gsi), 0);
+	usleep(30 * 1000);
+	assert_int_equal(mock_kvm_irqfd_poll(f.mock), 0);
+	event_loop_stop(&f.vmm->loop);
+	fixture_teardown(&f);
+	remove_disks(&f);
+}
+
+static void no_irqfd_drives_the_line(void **state)
+{
+	(void)state;
+	struct vmm_fixture f;
+	fixture_setup(&f, 1);
+	add_disk(&f, "a.img", 1 << 20);
+	mock_kvm_set_cap(f.mock, KVM_CAP_IRQFD, 0);
+	assert_int_equal(fixture_create(&f), 0);
+	assert_int_equal(mock_kvm_nr_irqfds(f.mock), 0);
+	struct virtio_transport *t = f.vmm->virtio[0].t;
+	assert_int_equal(irq_line_set(&t->irq, 1), 0);
+	assert_int_equal(mock_kvm_irq_level(f.mock, 32 + A64_VIRTIO_SPI_BASE), 1);
+	assert_int_equal(irq_line_set(&t->irq, 0), 0);
+	assert_int_equal(mock_kvm_irq_level(f.mock, 32 + A64_VIRTIO_SPI_BASE), 0);
+	fixture_teardown(&f);
+	remove_disks(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +261,8 @@ int main(void)
 		cmocka_unit_test(no_ioeventfd_falls_back_to_traps),
 		cmocka_unit_test(missing_disk_never_opens_kvm),
 		cmocka_unit_test(reboot_rebuilds_transports),
+		cmocka_unit_test(interrupt_through_irqfd_with_resample),
+		cmocka_unit_test(no_irqfd_drives_the_line),
 	};
 	return cmocka_run_group_tests_name("virtio_slots", tests, NULL, NULL);
 }

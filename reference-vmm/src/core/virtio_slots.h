@@ -19,6 +19,14 @@ struct virtio_kick {
 	int fd; /* eventfd registered with KVM_IOEVENTFD, -1 if trapped */
 };
 
+/* The device's interrupt as a KVM irqfd with a resamplefd (level semantics:
+ * KVM lowers the line at the guest's EOI and signals the resamplefd; the slot
+ * re-asserts while the transport still has an interrupt pending). */
+struct virtio_irqfd {
+	int trigger_fd; /* -1: no irqfd, the line is driven with KVM_IRQ_LINE */
+	int resample_fd;
+};
+
 struct virtio_slot {
 	struct vmm *vmm;
 	const struct virtio_dev_ops *ops;
@@ -29,6 +37,7 @@ struct virtio_slot {
 	uint64_t base;
 	unsigned int irq;
 	struct virtio_kick kicks[VIRTIO_MAX_QUEUES];
+	struct virtio_irqfd irqfd;
 	bool on_bus;
 };
 

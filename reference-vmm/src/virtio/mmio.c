@@ -548,3 +548,11 @@ bool virtio_transport_active(struct virtio_transport *t)
 {
 	return t && (t->status & VIRTIO_STATUS_DRIVER_OK) && !t->needs_reset;
 }
+
+bool virtio_mmio_irq_pending(struct virtio_transport *t)
+{
+	pthread_mutex_lock(&t->lock);
+	bool pending = t->int_status != 0;
+	pthread_mutex_unlock(&t->lock);
+	return pending;
+}

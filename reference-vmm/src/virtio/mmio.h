@@ -115,4 +115,9 @@ extern const struct bus_device_ops virtio_mmio_bus_ops;
  * write (q in range, DRIVER_OK, not NEEDS_RESET, queue ready). */
 void virtio_mmio_queue_notify(struct virtio_transport *t, uint16_t q);
 
+/* Is an interrupt pending (InterruptStatus != 0)? Takes the lock. For level
+ * emulation over an irqfd: at the guest's EOI (resample) the caller re-asserts
+ * the line while this is true. */
+bool virtio_mmio_irq_pending(struct virtio_transport *t);
+
 #endif
