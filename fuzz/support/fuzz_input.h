@@ -102,11 +102,11 @@ static inline uint32_t fin_len32(struct fin *f, uint32_t typical)
 	case 0:
 	case 1:
 	case 2:
-		return typical ? (s & 31) % (typical + 1) : 0; /* small */
+		return typical ? (uint32_t)((s & 31) % ((uint64_t)typical + 1)) : 0; /* small */
 	case 3:
 		return typical; /* exactly typical */
 	case 4:
-		return (uint32_t)fin_u16(f) % (2 * typical + 1); /* up to twice typical */
+		return (uint32_t)(fin_u16(f) % (2 * (uint64_t)typical + 1)); /* up to twice typical */
 	case 5: {
 		static const uint32_t edge[] = { 0, 1, 15, 16, 17, 511, 512, 513, 4095, 4096,
 						 0x7fffffff, 0x80000000u, 0xfffffff0u, 0xffffffffu,
