@@ -105,3 +105,5 @@ clean:
 	rm -rf $(BUILD)
 
 include fuzz/fuzz.mk
+include bench/bench.mk
+include ci/coverage.mk

@@ -6,7 +6,7 @@ pkgs=(
 	make gcc libc6-dev pkg-config
 	libfdt-dev libcmocka-dev device-tree-compiler          # host build + unit tests
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross           # cross build of the aarch64 VMM
-	clang llvm libclang-rt-14-dev                          # fuzzing (libFuzzer) and coverage
+	clang llvm libclang-rt-14-dev gcovr                    # fuzzing (libFuzzer) and coverage (gcovr: make coverage)
 	qemu-system-arm qemu-system-x86                        # emulated boards
 	cpio xz-utils zstd kmod file ca-certificates e2fsprogs # image building (e2fsprogs: ext4 test disk)
 	patch                                                  # images/vfio: out-of-tree VFIO modules
