@@ -1459,6 +1459,58 @@ static void assert_same_node(const void *f, int fo, const void *g, int go)
 	}
 }
 
+/* A fragment whose second node name runs past the end of the structure block:
+ * libfdt 1.6.1's fdt_check_full() would dereference NULL on it (fuzz find). */
+static void test_fragment_unterminated_name(void **state)
+{
+	(void)state;
+	static uint8_t b[1024];
+	assert_int_equal(fdt_create(b, sizeof(b)), 0);
+	assert_int_equal(fdt_finish_reservemap(b), 0);
+	assert_int_equal(fdt_begin_node(b, ""), 0);
+	assert_int_equal(fdt_begin_node(b, "abcdefg"), 0);
+	assert_int_equal(fdt_end_node(b), 0);
+	assert_int_equal(fdt_end_node(b), 0);
+	assert_int_equal(fdt_finish(b), 0);
+	/* cut the structure block inside "abcdefg" (root: tag + 4 bytes name;
+	 * child: tag at 8, name at 12) */
+	fdt_set_size_dt_struct(b, 12 + 5);
+	void *g = guest_new();
+	struct dt_node_frag_check c = pl061_check();
+	struct dt_node_diag d;
+	dt_node_diag_init(&d);
+	assert_int_equal(dt_node_add_fragment(g, GUEST_SIZE, b, fdt_totalsize(b), &c, NULL, &d),
+			 -EINVAL);
+	assert_non_null(strstr(d.error, "not a valid flattened device tree"));
+	free(g);
+}
+
+/* A node name with '/' would be unreachable by path in the guest (fuzz find). */
+static void test_fragment_slash_in_name(void **state)
+{
+	(void)state;
+	static uint8_t b[1024];
+	assert_int_equal(fdt_create(b, sizeof(b)), 0);
+	assert_int_equal(fdt_finish_reservemap(b), 0);
+	assert_int_equal(fdt_begin_node(b, ""), 0);
+	assert_int_equal(fdt_property_u32(b, "#address-cells", 2), 0);
+	assert_int_equal(fdt_property_u32(b, "#size-cells", 2), 0);
+	assert_int_equal(fdt_begin_node(b, "dev0/9030000"), 0);
+	fdt64_t reg[2] = { cpu_to_fdt64(0x9030000), cpu_to_fdt64(0x1000) };
+	assert_int_equal(fdt_property(b, "reg", reg, sizeof(reg)), 0);
+	assert_int_equal(fdt_end_node(b), 0);
+	assert_int_equal(fdt_end_node(b), 0);
+	assert_int_equal(fdt_finish(b), 0);
+	void *g = guest_new();
+	struct dt_node_frag_check c = pl061_check();
+	struct dt_node_diag d;
+	dt_node_diag_init(&d);
+	assert_int_equal(dt_node_add_fragment(g, GUEST_SIZE, b, fdt_totalsize(b), &c, NULL, &d),
+			 -EINVAL);
+	assert_non_null(strstr(d.error, "not a valid node name"));
+	free(g);
+}
+
 static void test_fragment_verbatim(void **state)
 {
 	(void)state;
@@ -1793,6 +1845,8 @@ int main(void)
 		cmocka_unit_test(test_fragment_errors),
 		cmocka_unit_test(test_fragment_guest_conventions),
 		cmocka_unit_test(test_fragment_bad_blobs),
+		cmocka_unit_test(test_fragment_unterminated_name),
+		cmocka_unit_test(test_fragment_slash_in_name),
 		cmocka_unit_test(test_dtc_combined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

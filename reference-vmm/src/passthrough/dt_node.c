@@ -569,11 +569,39 @@ static int parse_clocks(const void *fdt, int node, const char *npath, struct dt_
 	return 0;
 }
 
+/*
+ * Every node name must end inside the structure block. libfdt 1.6.1's
+ * fdt_check_full() dereferences the NULL that fdt_get_name() returns for an
+ * unterminated name (found by fuzz_passthrough_dt), so walk the tags first.
+ * The walk is bounded: each fdt_next_tag() moves strictly forward or fails.
+ */
+static int check_node_names(const void *blob)
+{
+	int off = 0;
+	for (;;) {
+		int next = 0;
+		uint32_t tag = fdt_next_tag(blob, off, &next);
+		if (tag == FDT_END)
+			return next < 0 ? next : 0;
+		if (next <= off)
+			return -FDT_ERR_BADSTRUCTURE;
+		if (tag == FDT_BEGIN_NODE && !fdt_get_name(blob, off, NULL))
+			return -FDT_ERR_BADSTRUCTURE;
+		off = next;
+	}
+}
+
 static int check_blob(const void *blob, size_t size, const char *who, struct dt_node_diag *d)
 {
 	if (!blob)
 		return fail(d, -EINVAL, "No %s blob was given.", who);
-	int r = fdt_check_full(blob, size);
+	int r = size < FDT_V1_SIZE ? -FDT_ERR_TRUNCATED : fdt_check_header(blob);
+	if (!r && fdt_totalsize(blob) > size)
+		r = -FDT_ERR_TRUNCATED;
+	if (!r)
+		r = check_node_names(blob);
+	if (!r)
+		r = fdt_check_full(blob, size);
 	if (r)
 		return fail(d, -EINVAL, "The %s blob is not a valid flattened device tree (%s).",
 			    who, fdt_strerror(r));
@@ -1527,6 +1555,9 @@ static int copy_node(const void *f, int foff, void *s, int gparent, int depth,
 	const char *name = fdt_get_name(f, foff, NULL);
 	if (!name || depth > MAX_DEPTH)
 		return fail(d, -EINVAL, "DT fragment: a node cannot be copied (bad name or too deep).");
+	/* a '/' would make the guest node unreachable by path (found by fuzzing) */
+	if (!name[0] || strchr(name, '/'))
+		return fail(d, -EINVAL, "DT fragment: node name '%s' is not a valid node name.", name);
 	int gn = fdt_add_subnode(s, gparent, name);
 	if (gn < 0)
 		return guest_err(d, gn, name);
