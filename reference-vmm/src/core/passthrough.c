@@ -4,6 +4,7 @@
  * reset, memslots or trapped regions, irqfds with resample for level IRQs. */
 #include "core/passthrough.h"
 #include "core/arch.h"
+#include "core/errbuf.h"
 #include "core/vmm_internal.h"
 
 #include <errno.h>
@@ -19,15 +20,6 @@
 #define HOST_FDT_MAX (4U << 20)
 #define FRAG_MAX (1U << 20)
 
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						       const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 /* Whole file into a malloc'd buffer (at most max bytes). */
 static int read_file(const char *path, size_t max, void **buf, size_t *len)
@@ -70,7 +62,7 @@ static int check_range(struct vmm *vmm, struct pt_device *d, uint64_t g, uint64_
 {
 	const char *what = NULL;
 	if (arch_range_in_use(vmm->cfg, g, size, &what))
-		return fail(err, errlen, -EINVAL,
+		return errbuf_fail(err, errlen, -EINVAL,
 			    "--passthrough %s: guest range 0x%llx+0x%llx overlaps %s", short_name(d),
 			    (unsigned long long)g, (unsigned long long)size, what);
 	struct pt_state *pt = vmm->pt;
@@ -81,7 +73,7 @@ static int check_range(struct vmm *vmm, struct pt_device *d, uint64_t g, uint64_
 				continue;
 			if (g < o->regions[r].guest + o->regions[r].size &&
 			    o->regions[r].guest < g + size)
-				return fail(err, errlen, -EINVAL,
+				return errbuf_fail(err, errlen, -EINVAL,
 					    "--passthrough %s: guest range 0x%llx+0x%llx overlaps %s",
 					    short_name(d), (unsigned long long)g,
 					    (unsigned long long)size, short_name(o));
@@ -109,18 +101,18 @@ static int assign_irqs(struct vmm *vmm, struct pt_device *d, const struct dt_nod
 	unsigned int first, limit;
 	arch_pt_spi_range(&first, &limit);
 	if (d->dev->nr_irqs != host->nr_irqs)
-		return fail(err, errlen, -EINVAL,
+		return errbuf_fail(err, errlen, -EINVAL,
 			    "--passthrough %s: VFIO reports %u IRQs but the host DT node has %u",
 			    short_name(d), d->dev->nr_irqs, host->nr_irqs);
 	for (unsigned int m = 0; m < c->nr_irq_map; m++)
 		if (c->irq_map[m].index >= d->dev->nr_irqs)
-			return fail(err, errlen, -EINVAL,
+			return errbuf_fail(err, errlen, -EINVAL,
 				    "--passthrough %s: irq index %u does not exist (the device has %u)",
 				    short_name(d), c->irq_map[m].index, d->dev->nr_irqs);
 	for (unsigned int i = 0; i < d->dev->nr_irqs; i++) {
 		const struct vfio_irq *vi = &d->dev->irqs[i];
 		if (!(vi->flags & VFIO_IRQ_INFO_EVENTFD) || vi->count == 0)
-			return fail(err, errlen, -EINVAL,
+			return errbuf_fail(err, errlen, -EINVAL,
 				    "--passthrough %s: IRQ %u cannot be mapped (no eventfd support)",
 				    short_name(d), vi->index);
 		int spi = -1;
@@ -129,11 +121,11 @@ static int assign_irqs(struct vmm *vmm, struct pt_device *d, const struct dt_nod
 				spi = (int)c->irq_map[m].spi;
 		if (spi >= 0) {
 			if ((unsigned int)spi >= limit)
-				return fail(err, errlen, -EINVAL,
+				return errbuf_fail(err, errlen, -EINVAL,
 					    "--passthrough %s: IRQ %u cannot be mapped to SPI %d (the guest GIC has SPIs 0..%u)",
 					    short_name(d), vi->index, spi, limit - 1);
 			if (spi_taken(vmm, (unsigned int)spi))
-				return fail(err, errlen, -EINVAL,
+				return errbuf_fail(err, errlen, -EINVAL,
 					    "--passthrough %s: IRQ %u cannot be mapped to SPI %d: it is in use",
 					    short_name(d), vi->index, spi);
 		} else {
@@ -141,7 +133,7 @@ static int assign_irqs(struct vmm *vmm, struct pt_device *d, const struct dt_nod
 				if (!spi_taken(vmm, s))
 					spi = (int)s;
 			if (spi < 0)
-				return fail(err, errlen, -EINVAL,
+				return errbuf_fail(err, errlen, -EINVAL,
 					    "--passthrough %s: no free SPI for IRQ %u", short_name(d),
 					    vi->index);
 		}
@@ -159,7 +151,7 @@ static int place_regions(struct vmm *vmm, struct pt_device *d, const struct dt_n
 	struct dt_node_diag diag;
 	dt_node_diag_init(&diag);
 	if (d->dev->nr_regions != host->nr_regs)
-		return fail(err, errlen, -EINVAL,
+		return errbuf_fail(err, errlen, -EINVAL,
 			    "--passthrough %s: VFIO reports %u regions but the host DT node has %u",
 			    short_name(d), d->dev->nr_regions, host->nr_regs);
 	switch (d->cfg->placement) {
@@ -168,7 +160,7 @@ static int place_regions(struct vmm *vmm, struct pt_device *d, const struct dt_n
 		break;
 	case VMM_PT_FIXED:
 		if (dt_node_map_window(host, d->cfg->addr, 1ULL << 32, PAGE, map, &diag) < 0)
-			return fail(err, errlen, -EINVAL, "--passthrough %s: cannot place it at 0x%llx: %s",
+			return errbuf_fail(err, errlen, -EINVAL, "--passthrough %s: cannot place it at 0x%llx: %s",
 				    short_name(d), (unsigned long long)d->cfg->addr, diag.error);
 		break;
 	default: {
@@ -184,7 +176,7 @@ static int place_regions(struct vmm *vmm, struct pt_device *d, const struct dt_n
 					used = (o->guest + o->size + PAGE - 1) & ~(PAGE - 1);
 			}
 		if (dt_node_map_window(host, used, base + size - used, PAGE, map, &diag) < 0)
-			return fail(err, errlen, -EINVAL,
+			return errbuf_fail(err, errlen, -EINVAL,
 				    "--passthrough %s: no room in the platform-bus window: %s",
 				    short_name(d), diag.error);
 		break;
@@ -193,7 +185,7 @@ static int place_regions(struct vmm *vmm, struct pt_device *d, const struct dt_n
 	for (unsigned int i = 0; i < d->dev->nr_regions; i++) {
 		const struct vfio_region *vr = &d->dev->regions[i];
 		if (vr->size > host->regs[i].size)
-			return fail(err, errlen, -EINVAL,
+			return errbuf_fail(err, errlen, -EINVAL,
 				    "--passthrough %s: VFIO region %u (0x%llx bytes) is larger than its DT reg (0x%llx)",
 				    short_name(d), i, (unsigned long long)vr->size,
 				    (unsigned long long)host->regs[i].size);
@@ -203,7 +195,7 @@ static int place_regions(struct vmm *vmm, struct pt_device *d, const struct dt_n
 					  .size = vr->size,
 					  .slot = -1 };
 		if (vr->map && (pr->guest % PAGE))
-			return fail(err, errlen, -EINVAL,
+			return errbuf_fail(err, errlen, -EINVAL,
 				    "--passthrough %s: guest address 0x%llx of an mmappable region is not page aligned",
 				    short_name(d), (unsigned long long)pr->guest);
 		d->nr_regions = i + 1;
@@ -222,7 +214,7 @@ static int add_dt_node(struct vmm *vmm, struct pt_device *d, const void *host_fd
 	size_t bufsize;
 	int r = arch_boot_fdt(vmm->boot, &fdt, &bufsize);
 	if (r < 0)
-		return fail(err, errlen, -EINVAL,
+		return errbuf_fail(err, errlen, -EINVAL,
 			    "--passthrough %s: this machine has no device tree", short_name(d));
 	struct dt_node_diag diag;
 	dt_node_diag_init(&diag);
@@ -233,7 +225,7 @@ static int add_dt_node(struct vmm *vmm, struct pt_device *d, const void *host_fd
 		size_t flen;
 		r = read_file(d->cfg->dtb, FRAG_MAX, &frag, &flen);
 		if (r < 0)
-			return fail(err, errlen, -EINVAL, "--passthrough %s: cannot read dtb '%s': %s",
+			return errbuf_fail(err, errlen, -EINVAL, "--passthrough %s: cannot read dtb '%s': %s",
 				    short_name(d), d->cfg->dtb, strerror(-r));
 		struct dt_node_frag_check check = { .nr_regions = d->nr_regions, .nr_spis = d->nr_irqs };
 		for (unsigned int i = 0; i < d->nr_regions; i++)
@@ -253,7 +245,7 @@ static int add_dt_node(struct vmm *vmm, struct pt_device *d, const void *host_fd
 	}
 	dt_node_diag_log(&diag, &vmm->log, prefix);
 	if (r < 0)
-		return fail(err, errlen, r == -ENOSPC ? -ENOSPC : -EINVAL, "--passthrough %s: %s",
+		return errbuf_fail(err, errlen, r == -ENOSPC ? -ENOSPC : -EINVAL, "--passthrough %s: %s",
 			    short_name(d), diag.error);
 	arch_boot_fdt_changed(vmm->boot);
 	return 0;
@@ -269,10 +261,10 @@ static int prepare_one(struct vmm *vmm, struct pt_device *d, const void *host_fd
 	struct dt_node_diag diag;
 	dt_node_diag_init(&diag);
 	if (dt_node_path_from_sysfs(d->dev->sysfs_path, path, sizeof(path), &diag) < 0)
-		return fail(err, errlen, -EINVAL, "--passthrough %s: %s", short_name(d), diag.error);
+		return errbuf_fail(err, errlen, -EINVAL, "--passthrough %s: %s", short_name(d), diag.error);
 	struct dt_node_host host;
 	if (dt_node_parse_host(host_fdt, host_len, path, &host, &diag) < 0)
-		return fail(err, errlen, -EINVAL, "--passthrough %s: %s", short_name(d), diag.error);
+		return errbuf_fail(err, errlen, -EINVAL, "--passthrough %s: %s", short_name(d), diag.error);
 	for (unsigned int i = 0; i < d->dev->nr_regions && i < host.nr_regs; i++)
 		d->dev->regions[i].host_phys = host.regs[i].addr;
 	struct dt_node_map map;
@@ -304,11 +296,11 @@ int pt_prepare(struct vmm *vmm, char *err, size_t errlen)
 		return 0;
 	struct pt_state *pt = calloc(1, sizeof(*pt));
 	if (!pt)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 	vmm->pt = pt;
 	pt->container = vfio_container_new(&vmm->sys, &vmm->log, cfg->sysfs_root);
 	if (!pt->container)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 
 	char fdt_path[512];
 	snprintf(fdt_path, sizeof(fdt_path), "%s/firmware/fdt", sysfs_root(vmm));
@@ -316,7 +308,7 @@ int pt_prepare(struct vmm *vmm, char *err, size_t errlen)
 	size_t host_len;
 	int r = read_file(fdt_path, HOST_FDT_MAX, &host_fdt, &host_len);
 	if (r < 0)
-		return fail(err, errlen, -EINVAL,
+		return errbuf_fail(err, errlen, -EINVAL,
 			    "--passthrough needs the host device tree, but %s cannot be read: %s",
 			    fdt_path, strerror(-r));
 	for (unsigned int i = 0; i < cfg->nr_passthrough && !r; i++) {
@@ -347,16 +339,16 @@ static int boot_irq(struct vmm *vmm, struct pt_device *d, struct pt_irq *pi, cha
 	bool level = vfio_irq_is_level(vi);
 	pi->trigger_fd = sys_eventfd(&vmm->sys, 0, EFD_NONBLOCK);
 	if (pi->trigger_fd < 0)
-		return fail(err, errlen, pi->trigger_fd, "eventfd failed: %s", strerror(-pi->trigger_fd));
+		return errbuf_fail(err, errlen, pi->trigger_fd, "eventfd failed: %s", strerror(-pi->trigger_fd));
 	if (level) {
 		pi->resample_fd = sys_eventfd(&vmm->sys, 0, EFD_NONBLOCK);
 		if (pi->resample_fd < 0)
-			return fail(err, errlen, pi->resample_fd, "eventfd failed: %s",
+			return errbuf_fail(err, errlen, pi->resample_fd, "eventfd failed: %s",
 				    strerror(-pi->resample_fd));
 	}
 	int r = irqfd(vmm, pi, level, true);
 	if (r < 0)
-		return fail(err, errlen, r, "passthrough %s: KVM_IRQFD for SPI %u failed: %s",
+		return errbuf_fail(err, errlen, r, "passthrough %s: KVM_IRQFD for SPI %u failed: %s",
 			    short_name(d), pi->spi, strerror(-r));
 	pi->irqfd = true;
 	return vfio_dev_irq_enable(d->dev, pi->index, pi->trigger_fd, level ? pi->resample_fd : -1,
@@ -371,7 +363,7 @@ static int boot_region(struct vmm *vmm, struct pt_device *d, struct pt_region *p
 		int r = bus_register(&vmm->mmio, pr->guest, pr->size, &vfio_region_bus_ops, vr,
 				     d->dev->name);
 		if (r < 0)
-			return fail(err, errlen, r, "passthrough %s: cannot trap 0x%llx: %s",
+			return errbuf_fail(err, errlen, r, "passthrough %s: cannot trap 0x%llx: %s",
 				    short_name(d), (unsigned long long)pr->guest, strerror(-r));
 		pr->trapped = true;
 		return 0;
@@ -385,7 +377,7 @@ static int boot_region(struct vmm *vmm, struct pt_device *d, struct pt_region *p
 	};
 	int r = sys_ioctl_ptr(&vmm->sys, vmm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
 	if (r < 0)
-		return fail(err, errlen, r, "passthrough %s: memslot at 0x%llx failed: %s",
+		return errbuf_fail(err, errlen, r, "passthrough %s: memslot at 0x%llx failed: %s",
 			    short_name(d), (unsigned long long)pr->guest, strerror(-r));
 	pr->slot = vmm->pt->next_slot++;
 	return 0;
@@ -402,7 +394,7 @@ int pt_boot(struct vmm *vmm, char *err, size_t errlen)
 		struct pt_device *d = &pt->devs[i];
 		r = vfio_dev_reset(d->dev);
 		if (r < 0) {
-			fail(err, errlen, r, "passthrough %s: reset failed: %s", short_name(d),
+			errbuf_fail(err, errlen, r, "passthrough %s: reset failed: %s", short_name(d),
 			     strerror(-r));
 			break;
 		}

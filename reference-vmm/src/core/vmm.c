@@ -1,6 +1,8 @@
 /* VM lifecycle: validate inputs, open KVM, create the VM, guest RAM and vCPUs,
  * hand over to the arch backend, run until the guest stops, tear down. */
 #include "core/arch.h"
+#include "core/errbuf.h"
+#include "devices/boot_timer.h"
 #include "core/passthrough.h"
 #include "core/vmm_internal.h"
 
@@ -17,24 +19,7 @@
 
 #define KVM_API_VERSION_EXPECTED 12
 
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						       const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 void vmm_report_exit(struct vmm *vmm, int code, const char *why)
 {
@@ -93,11 +78,11 @@ static int check_kvm(struct vmm *vmm, char *err, size_t errlen)
 {
 	int r = sys_open(&vmm->sys, "/dev/kvm", O_RDWR);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot open /dev/kvm: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "cannot open /dev/kvm: %s", strerror(-r));
 	vmm->kvm_fd = r;
 	r = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (r != KVM_API_VERSION_EXPECTED)
-		return fail(err, errlen, -ENOTSUP, "/dev/kvm speaks API version %d, expected %d", r,
+		return errbuf_fail(err, errlen, -ENOTSUP, "/dev/kvm speaks API version %d, expected %d", r,
 			    KVM_API_VERSION_EXPECTED);
 	static const struct {
 		long cap;
@@ -111,17 +96,17 @@ static int check_kvm(struct vmm *vmm, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		if (sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION,
 			      (unsigned long)caps[i].cap) <= 0)
-			return fail(err, errlen, -ENOTSUP, "KVM lacks %s", caps[i].name);
+			return errbuf_fail(err, errlen, -ENOTSUP, "KVM lacks %s", caps[i].name);
 	}
 	int max = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max <= 0)
 		max = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max > 0 && vmm->cfg->nr_vcpus > (unsigned int)max)
-		return fail(err, errlen, -EINVAL, "KVM supports at most %d vCPUs, %u requested", max,
+		return errbuf_fail(err, errlen, -EINVAL, "KVM supports at most %d vCPUs, %u requested", max,
 			    vmm->cfg->nr_vcpus);
 	r = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (r < (int)sizeof(struct kvm_run))
-		return fail(err, errlen, r < 0 ? r : -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed (%d)", r);
+		return errbuf_fail(err, errlen, r < 0 ? r : -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed (%d)", r);
 	vmm->run_size = (size_t)r;
 	return 0;
 }
@@ -133,7 +118,7 @@ static int setup_ram(struct vmm *vmm, char *err, size_t errlen)
 	vmm->ram = sys_mmap(&vmm->sys, vmm->ram_size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &r);
 	if (!vmm->ram)
-		return fail(err, errlen, r ? r : -ENOMEM, "cannot allocate %llu MiB of guest memory: %s",
+		return errbuf_fail(err, errlen, r ? r : -ENOMEM, "cannot allocate %llu MiB of guest memory: %s",
 			    (unsigned long long)vmm->cfg->mem_mib, strerror(r ? -r : ENOMEM));
 	struct kvm_userspace_memory_region region = {
 		.slot = 0,
@@ -143,10 +128,10 @@ static int setup_ram(struct vmm *vmm, char *err, size_t errlen)
 	};
 	r = sys_ioctl_ptr(&vmm->sys, vmm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 	if (r < 0)
-		return fail(err, errlen, r, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-r));
 	r = guest_mem_add(&vmm->mem, arch_ram_base(), vmm->ram_size, vmm->ram);
 	if (r < 0)
-		return fail(err, errlen, r, "guest memory layout is invalid");
+		return errbuf_fail(err, errlen, r, "guest memory layout is invalid");
 	return 0;
 }
 
@@ -161,14 +146,14 @@ static int setup_vcpus(struct vmm *vmm, char *err, size_t errlen)
 		if (v->fd < 0) {
 			int r = v->fd;
 			v->fd = -1;
-			return fail(err, errlen, r, "KVM_CREATE_VCPU %u failed: %s", i, strerror(-r));
+			return errbuf_fail(err, errlen, r, "KVM_CREATE_VCPU %u failed: %s", i, strerror(-r));
 		}
 		vmm->nr_vcpus = i + 1;
 		int r = 0;
 		v->run = sys_mmap(&vmm->sys, vmm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
 				  0, &r);
 		if (!v->run)
-			return fail(err, errlen, r ? r : -ENOMEM, "cannot map kvm_run of vcpu %u: %s", i,
+			return errbuf_fail(err, errlen, r ? r : -ENOMEM, "cannot map kvm_run of vcpu %u: %s", i,
 				    strerror(r ? -r : ENOMEM));
 		r = arch_vcpu_init(vmm, v, err, errlen);
 		if (r < 0)
@@ -182,7 +167,7 @@ static int vm_setup(struct vmm *vmm, char *err, size_t errlen)
 {
 	int r = sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CREATE_VM, 0);
 	if (r < 0)
-		return fail(err, errlen, r, "KVM_CREATE_VM failed: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "KVM_CREATE_VM failed: %s", strerror(-r));
 	vmm->vm_fd = r;
 	r = setup_ram(vmm, err, errlen);
 	if (!r)
@@ -202,7 +187,7 @@ static struct vmm *vmm_alloc(const struct vmm_config *cfg, const struct sys *sys
 	vmm->cfg = cfg;
 	vmm->sys = *sys;
 	vmm->log.level = (enum log_level)cfg->log_level;
-	vmm->start_ns = monotonic_ns();
+	vmm->start_ns = boot_timer_monotonic_ns(); /* the boot timer measures from it */
 	vmm->kvm_fd = vmm->vm_fd = -1;
 	for (unsigned int i = 0; i < VMM_MAX_VCPUS; i++)
 		vmm->vcpus[i].fd = -1;
@@ -228,11 +213,11 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, const struct sys 
 	*out = NULL;
 	struct vmm *vmm = vmm_alloc(cfg, sys);
 	if (!vmm)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 	vmm->boot = arch_boot_new();
 	if (!vmm->boot) {
 		vmm_destroy(vmm);
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 	}
 	/* input validation first: a bad file never opens /dev/kvm */
 	int r = arch_prepare_boot(cfg, vmm->boot, err, errlen);
@@ -409,10 +394,10 @@ int vmm_dump_dtb(const struct vmm_config *cfg, const char *path, char *err, size
 	struct sys sys = sys_linux();
 	struct vmm *vmm = vmm_alloc(cfg, &sys);
 	if (!vmm)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 	vmm->boot = arch_boot_new();
 	int r = vmm->boot ? arch_prepare_boot(cfg, vmm->boot, err, errlen)
-			  : fail(err, errlen, -ENOMEM, "out of memory");
+			  : errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 	if (!r)
 		r = pt_prepare(vmm, err, errlen);
 	if (r < 0) {
@@ -423,12 +408,12 @@ int vmm_dump_dtb(const struct vmm_config *cfg, const char *path, char *err, size
 	const void *dtb = arch_boot_dtb(vmm->boot, &len);
 	FILE *f = fopen(path, "wb");
 	if (!f) {
-		r = fail(err, errlen, -EINVAL, "cannot write the DTB to '%s': %s", path,
+		r = errbuf_fail(err, errlen, -EINVAL, "cannot write the DTB to '%s': %s", path,
 			 strerror(errno));
 	} else {
 		size_t w = fwrite(dtb, 1, len, f);
 		if (fclose(f) != 0 || w != len)
-			r = fail(err, errlen, -EIO, "writing the DTB to '%s' failed", path);
+			r = errbuf_fail(err, errlen, -EIO, "writing the DTB to '%s' failed", path);
 	}
 	vmm_destroy(vmm);
 	return r;

@@ -2,6 +2,7 @@
  * socket): guest output to the backend without ever blocking, host input into
  * receive buffers with bounded buffering and back-pressure on the backend. */
 #include "virtio/console.h"
+#include "core/errbuf.h"
 
 #include "core/event_loop.h"
 #include "core/log.h"
@@ -569,19 +570,8 @@ const struct virtio_dev_ops virtio_console_ops = {
 
 /* ---- creation ------------------------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -e;
-}
+/* e is a positive errno here; the shared helper returns -e */
+#define fail(err, errlen, e, ...) errbuf_fail((err), (errlen), -(e), __VA_ARGS__)
 
 /* Guest output to a stdio fd we do not own, without changing its flags. */
 static void setup_stdio_out(struct virtio_console *c, int fd)

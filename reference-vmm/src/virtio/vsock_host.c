@@ -2,6 +2,7 @@
  * unix socket and its CONNECT clients, per-connection unix sockets with
  * credit-driven epoll interest, connect timeouts, creation and teardown. */
 #include "virtio/vsock.h"
+#include "core/errbuf.h"
 
 #include "core/event_loop.h"
 #include "core/log.h"
@@ -733,19 +734,8 @@ void virtio_vsock_get_stats(struct virtio_vsock *vs, struct virtio_vsock_stats *
 	vs_unlock(vs);
 }
 
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -e;
-}
+/* e is a positive errno here; the shared helper returns -e */
+#define fail(err, errlen, e, ...) errbuf_fail((err), (errlen), -(e), __VA_ARGS__)
 
 static int setup_listener(struct virtio_vsock *vs, const char *path, char *err, size_t errlen)
 {

@@ -3,6 +3,7 @@
 #include "arch/aarch64/machine.h"
 #include "arch/aarch64/fdt.h"
 #include "core/arch.h"
+#include "core/errbuf.h"
 #include "core/passthrough.h"
 #include "core/vmm_internal.h"
 
@@ -41,17 +42,6 @@ _Static_assert(A64_KVM_ARM_IRQ_TYPE_SPI == KVM_ARM_IRQ_TYPE_SPI, "IRQ_TYPE_SPI")
 _Static_assert(A64_KVM_ARM_IRQ_TYPE_SHIFT == KVM_ARM_IRQ_TYPE_SHIFT, "IRQ_TYPE_SHIFT");
 #endif
 
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						       const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 uint64_t arch_ram_base(void)
 {
@@ -158,10 +148,10 @@ static int input_file_size(const char *what, const char *path, uint64_t *size, c
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
-		return fail(err, errlen, -EINVAL, "cannot open %s '%s': %s", what, path,
+		return errbuf_fail(err, errlen, -EINVAL, "cannot open %s '%s': %s", what, path,
 			    strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, errlen, -EINVAL, "%s '%s' is not a regular file", what, path);
+		return errbuf_fail(err, errlen, -EINVAL, "%s '%s' is not a regular file", what, path);
 	*size = (uint64_t)st.st_size;
 	return 0;
 }
@@ -171,7 +161,7 @@ int arch_prepare_boot(const struct vmm_config *cfg, struct arch_boot *boot, char
 {
 	memset(boot, 0, sizeof(*boot));
 	if (!cfg->kernel_path)
-		return fail(err, errlen, -EINVAL, "no guest kernel: give --kernel path=FILE");
+		return errbuf_fail(err, errlen, -EINVAL, "no guest kernel: give --kernel path=FILE");
 	boot->kernel_path = cfg->kernel_path;
 	boot->initrd_path = cfg->initrd_path;
 
@@ -181,14 +171,14 @@ int arch_prepare_boot(const struct vmm_config *cfg, struct arch_boot *boot, char
 		return r;
 	FILE *f = fopen(cfg->kernel_path, "rb");
 	if (!f)
-		return fail(err, errlen, -EINVAL, "cannot open kernel '%s': %s", cfg->kernel_path,
+		return errbuf_fail(err, errlen, -EINVAL, "cannot open kernel '%s': %s", cfg->kernel_path,
 			    strerror(errno));
 	uint8_t head[A64_IMAGE_PROBE_SIZE];
 	size_t got = fread(head, 1, sizeof(head), f);
 	fclose(f);
 	char why[160];
 	if (a64_image_parse(head, got, ksize, &boot->img, why, sizeof(why)) < 0)
-		return fail(err, errlen, -EINVAL, "kernel '%s' is not usable: %s", cfg->kernel_path,
+		return errbuf_fail(err, errlen, -EINVAL, "kernel '%s' is not usable: %s", cfg->kernel_path,
 			    why);
 
 	if (cfg->initrd_path) {
@@ -196,11 +186,11 @@ int arch_prepare_boot(const struct vmm_config *cfg, struct arch_boot *boot, char
 		if (r)
 			return r;
 		if (boot->initrd_size == 0)
-			return fail(err, errlen, -EINVAL, "initrd '%s' is empty", cfg->initrd_path);
+			return errbuf_fail(err, errlen, -EINVAL, "initrd '%s' is empty", cfg->initrd_path);
 	}
 	if (a64_plan_boot(A64_RAM_BASE, cfg->mem_mib << 20, &boot->img, boot->initrd_size,
 			  &boot->plan, why, sizeof(why)) < 0)
-		return fail(err, errlen, -EINVAL, "--memory size_mib=%llu: %s",
+		return errbuf_fail(err, errlen, -EINVAL, "--memory size_mib=%llu: %s",
 			    (unsigned long long)cfg->mem_mib, why);
 
 	struct a64_fdt_params fp = {
@@ -219,7 +209,7 @@ int arch_prepare_boot(const struct vmm_config *cfg, struct arch_boot *boot, char
 	}
 	r = a64_fdt_build(boot->dtb, sizeof(boot->dtb), &fp);
 	if (r < 0)
-		return fail(err, errlen, -EINVAL, "cannot build the device tree: %s", strerror(-r));
+		return errbuf_fail(err, errlen, -EINVAL, "cannot build the device tree: %s", strerror(-r));
 	boot->dtb_len = fdt_totalsize(boot->dtb);
 	return 0;
 }
@@ -249,22 +239,22 @@ int arch_vm_init(struct vmm *vmm, char *err, size_t errlen)
 {
 	struct arch_vm *a = calloc(1, sizeof(*a));
 	if (!a)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
 	a->gic_fd = -1;
 	vmm->arch = a;
 
 	if (sys_ioctl(&vmm->sys, vmm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2) <= 0)
-		return fail(err, errlen, -ENOTSUP, "KVM lacks PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)");
+		return errbuf_fail(err, errlen, -ENOTSUP, "KVM lacks PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)");
 	int r = sys_ioctl_ptr(&vmm->sys, vmm->vm_fd, A64_KVM_ARM_PREFERRED_TARGET, &a->init);
 	if (r < 0)
-		return fail(err, errlen, r,
+		return errbuf_fail(err, errlen, r,
 			    "KVM_ARM_PREFERRED_TARGET failed (%s): is this an arm64 KVM host?",
 			    strerror(-r));
 
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
 	r = sys_ioctl_ptr(&vmm->sys, vmm->vm_fd, KVM_CREATE_DEVICE, &cd);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot create the in-kernel GICv3: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "cannot create the in-kernel GICv3: %s", strerror(-r));
 	a->gic_fd = (int)cd.fd;
 
 	uint64_t dist = A64_GICD_BASE, redist = A64_GICR_BASE;
@@ -273,7 +263,7 @@ int arch_vm_init(struct vmm *vmm, char *err, size_t errlen)
 		r = gic_attr(vmm, A64_KVM_DEV_ARM_VGIC_GRP_ADDR, A64_KVM_VGIC_V3_ADDR_TYPE_REDIST,
 			     &redist);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot place the GICv3: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "cannot place the GICv3: %s", strerror(-r));
 	return 0;
 }
 
@@ -286,7 +276,7 @@ int arch_vcpu_init(struct vmm *vmm, struct vcpu *vcpu, char *err, size_t errlen)
 		init.features[0] |= 1u << A64_KVM_ARM_VCPU_POWER_OFF; /* started by PSCI CPU_ON */
 	int r = sys_ioctl_ptr(&vmm->sys, vcpu->fd, A64_KVM_ARM_VCPU_INIT, &init);
 	if (r < 0)
-		return fail(err, errlen, r, "KVM_ARM_VCPU_INIT of vcpu %u failed: %s", vcpu->index,
+		return errbuf_fail(err, errlen, r, "KVM_ARM_VCPU_INIT of vcpu %u failed: %s", vcpu->index,
 			    strerror(-r));
 	if (vcpu->index != 0)
 		return 0;
@@ -308,7 +298,7 @@ int arch_vcpu_init(struct vmm *vmm, struct vcpu *vcpu, char *err, size_t errlen)
 		struct kvm_one_reg reg = { .id = regs[i].id, .addr = (uint64_t)(uintptr_t)&v };
 		r = sys_ioctl_ptr(&vmm->sys, vcpu->fd, KVM_SET_ONE_REG, &reg);
 		if (r < 0)
-			return fail(err, errlen, r, "setting boot register 0x%llx failed: %s",
+			return errbuf_fail(err, errlen, r, "setting boot register 0x%llx failed: %s",
 				    (unsigned long long)regs[i].id, strerror(-r));
 	}
 	return 0;
@@ -320,16 +310,16 @@ static int load_file(struct vmm *vmm, const char *what, const char *path, uint64
 {
 	uint8_t *dst = guest_mem_ptr(&vmm->mem, gpa, size);
 	if (!dst)
-		return fail(err, errlen, -EINVAL, "%s does not fit in guest memory", what);
+		return errbuf_fail(err, errlen, -EINVAL, "%s does not fit in guest memory", what);
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return fail(err, errlen, -EINVAL, "cannot open %s '%s': %s", what, path,
+		return errbuf_fail(err, errlen, -EINVAL, "cannot open %s '%s': %s", what, path,
 			    strerror(errno));
 	size_t got = fread(dst, 1, size, f);
 	int extra = fgetc(f);
 	fclose(f);
 	if (got != size || extra != EOF)
-		return fail(err, errlen, -EINVAL, "%s '%s' changed size while loading", what, path);
+		return errbuf_fail(err, errlen, -EINVAL, "%s '%s' changed size while loading", what, path);
 	return 0;
 }
 
@@ -347,7 +337,7 @@ int arch_vm_finalize(struct vmm *vmm, char *err, size_t errlen)
 	if (!r)
 		r = gic_attr(vmm, A64_KVM_DEV_ARM_VGIC_GRP_CTRL, A64_KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot initialise the GICv3: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "cannot initialise the GICv3: %s", strerror(-r));
 
 	struct irq_line uart_irq = { .set_level = vmm_set_irq, .ctx = vmm, .irq = A64_UART_SPI };
 	pl011_init(&a->uart, uart_irq, uart_tx, vmm);
@@ -359,7 +349,7 @@ int arch_vm_finalize(struct vmm *vmm, char *err, size_t errlen)
 		r = bus_register(&vmm->mmio, A64_BOOT_TIMER_BASE, A64_BOOT_TIMER_SIZE,
 				 &boot_timer_bus_ops, &a->btimer, "boot-timer");
 	if (r < 0)
-		return fail(err, errlen, r, "cannot register devices: %s", strerror(-r));
+		return errbuf_fail(err, errlen, r, "cannot register devices: %s", strerror(-r));
 	r = virtio_slots_boot(vmm, err, errlen);
 	if (!r)
 		r = pt_boot(vmm, err, errlen);
@@ -373,7 +363,7 @@ int arch_vm_finalize(struct vmm *vmm, char *err, size_t errlen)
 		r = load_file(vmm, "initrd", b->initrd_path, b->plan.initrd_gpa, b->initrd_size, err,
 			      errlen);
 	if (!r && guest_mem_write(&vmm->mem, b->plan.dtb_gpa, b->dtb, b->dtb_len) < 0)
-		r = fail(err, errlen, -EINVAL, "the device tree does not fit in guest memory");
+		r = errbuf_fail(err, errlen, -EINVAL, "the device tree does not fit in guest memory");
 	if (r < 0)
 		return r;
 	log_dbg(&vmm->log, "kernel at 0x%llx, initrd at 0x%llx (%llu bytes), dtb at 0x%llx",
